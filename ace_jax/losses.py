@@ -1,0 +1,92 @@
+"""Per-example contrastive losses l_ω; every function returns one value per example and the caller reduces."""
+
+import jax
+import jax.numpy as jnp
+
+
+def logistic_terms(pos: jax.Array, neg: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The two halves of word2vec's negative-sampling loss.
+
+    Args:
+      pos: [...] logits of observed pairs s(x, y+).
+      neg: [..., K] logits of negatives s(x, y-).
+    Returns:
+      (-log σ(s+) [...], -log σ(-s-) [..., K]). The second is l_ω's dependence on y-, i.e. the ACE
+      generator's reward for that negative.
+
+    References: Mikolov et al. 2013, "Distributed representations of words and phrases", eq. 4.
+    """
+    return -jax.nn.log_sigmoid(pos), -jax.nn.log_sigmoid(-neg)
+
+
+def hinge_terms(pos: jax.Array, neg: jax.Array, margin: float = 1.0) -> tuple[jax.Array, jax.Array]:
+    """Margin ranking loss max(0, m − s+ + s-) per negative; there is no separate positive term.
+
+    References: Bose, Ling & Cao 2018 (ACE), §2, the margin loss used for order and KG embeddings.
+    """
+    return jnp.zeros_like(pos), jax.nn.relu(margin - pos[..., None] + neg)
+
+
+def combine_terms(pos_term: jax.Array, neg_terms: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+    """pos_term [...] + Σ_k weights_k · neg_terms_k [..., K] -> [...]; weights default to 1 (word2vec sums)."""
+    if weights is None:
+        return pos_term + neg_terms.sum(-1)
+    return pos_term + (weights * neg_terms).sum(-1)
+
+
+def negative_sampling_loss(pos: jax.Array, neg: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+    """-log σ(s+) − Σ_k w_k log σ(−s-_k): [...] and [..., K] -> [...].
+
+    References: Mikolov et al. 2013, eq. 4 (w_k = 1); with w = K·softmax(α s-) held fixed it is
+    self-adversarial negative sampling (Sun et al. 2019, RotatE, eq. 5, rescaled by K so α → 0 is SGNS).
+    """
+    return combine_terms(*logistic_terms(pos, neg), weights)
+
+
+def nce_loss(
+    pos: jax.Array,
+    neg: jax.Array,
+    log_kq_pos: jax.Array,
+    log_kq_neg: jax.Array,
+    weights: jax.Array | None = None,
+) -> jax.Array:
+    """Noise-contrastive estimation: logistic loss on s − log(k·q(y)).
+
+    Args:
+      pos, neg: logits [...] and [..., K].
+      log_kq_pos, log_kq_neg: log(K · q(y)) of the positive and of each negative under the noise q.
+    References: Gutmann & Hyvärinen 2010; Mnih & Teh 2012, eq. 8 (the posterior P(D=1|x) = σ(s − log kq)).
+    """
+    return negative_sampling_loss(pos - log_kq_pos, neg - log_kq_neg, weights)
+
+
+def hinge_loss(pos: jax.Array, neg: jax.Array, margin: float = 1.0, weights: jax.Array | None = None) -> jax.Array:
+    """Σ_k w_k max(0, m − s+ + s-_k): [...] and [..., K] -> [...]."""
+    return combine_terms(*hinge_terms(pos, neg, margin), weights)
+
+
+def softmax_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Full softmax: −log softmax(logits)[label]; logits [..., V], labels [...] int -> [...]."""
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.take_along_axis(log_probs, labels[..., None], axis=-1)[..., 0]
+
+
+def hierarchical_softmax_loss(node_logits: jax.Array, codes: jax.Array, mask: jax.Array) -> jax.Array:
+    """−log p(y|x) along y's Huffman path: −Σ_i log σ((1 − 2 c_i) s(x, node_i)).
+
+    Args:
+      node_logits: [..., L] scores of x against the inner nodes on y's path.
+      codes: [..., L] the path's bits (0 or 1); word2vec's label is 1 − code.
+      mask: [..., L] true on the path's real nodes (paths are padded to the longest code).
+    References: Morin & Bengio 2005; Mikolov et al. 2013, §2.1; word2vec.c's HS branch.
+    """
+    sign = 1.0 - 2.0 * codes.astype(node_logits.dtype)
+    return -jnp.where(mask, jax.nn.log_sigmoid(sign * node_logits), 0.0).sum(-1)
+
+
+def s2net_pairwise_loss(sim_pos: jax.Array, sim_neg: jax.Array, gamma: float = 10.0) -> jax.Array:
+    """log(1 + exp(−γ Δ)), Δ = sim(p1, q1) − sim(p2, q2): [...] -> [...].
+
+    References: Yih, Toutanova, Platt & Meek 2011 (S2Net), §3.2, eq. 3; γ = 10 as in the paper.
+    """
+    return jax.nn.softplus(-gamma * (sim_pos - sim_neg))

@@ -1,0 +1,318 @@
+"""The ACE game: one TrainState for both players and a pure train step with two value_and_grad calls."""
+
+import dataclasses
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from ace_jax import generator, losses, noise as noise_lib, reinforce
+from ace_jax.scorers import skipgram
+
+SAMPLERS = ("ns", "nce", "self-adv", "adv", "ace", "softmax", "hs")
+BASELINES = ("none", "moving-average", "self-critical")
+
+
+@dataclasses.dataclass(frozen=True)
+class GameConfig:
+    """How negatives are drawn and scored, and how the generator learns.
+
+    sampler: ns (negative sampling, λ = 1), nce, self-adv (Sun et al. 2019), adv (generator only,
+      λ = 0), ace (mixture), softmax (full), hs (hierarchical softmax).
+    negatives: K, negatives scored per positive pair, whatever their source.
+    lam: ACE's λ, the probability that a negative comes from the noise rather than the generator.
+    loss: per-negative discriminator loss, logistic (word2vec) or hinge with `margin`.
+    """
+
+    sampler: str = "ns"
+    negatives: int = 5
+    lam: float = 0.5
+    loss: str = "logistic"
+    margin: float = 1.0
+    self_adv_temperature: float = 1.0
+    baseline: str = "moving-average"
+    baseline_decay: float = 0.99
+    entropy_weight: float = 0.1
+    entropy_target: float = 4.0  # nats; the unigram^0.75 noise over a 30k vocabulary has about 8
+    false_negative_penalty: float = 1.0
+    off_policy: bool = False
+    importance_clip: float = 10.0
+    sparse_updates: bool = True
+
+    def __post_init__(self):
+        checks = [
+            (self.sampler in SAMPLERS, f"sampler must be one of {', '.join(SAMPLERS)}, not {self.sampler!r}"),
+            (self.baseline in BASELINES, f"baseline must be one of {', '.join(BASELINES)}, not {self.baseline!r}"),
+            (self.loss in ("logistic", "hinge"), f"loss must be logistic or hinge, not {self.loss!r}"),
+            (self.negatives >= 1, f"negatives must be at least 1, not {self.negatives}"),
+            (0.0 <= self.lam <= 1.0, f"lambda must lie in [0, 1], not {self.lam}"),
+            (0.0 <= self.baseline_decay < 1.0, "baseline_decay must lie in [0, 1)"),
+            (not (self.sampler == "nce" and self.loss != "logistic"), "nce needs the logistic loss"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def uses_generator(self) -> bool:
+        return self.sampler in ("adv", "ace")
+
+    @property
+    def noise_fraction(self) -> float:
+        """λ: 1 for the noise-only samplers, 0 for ADV, `lam` for ACE."""
+        return {"adv": 0.0, "ace": self.lam}.get(self.sampler, 1.0)
+
+
+class Batch(flax.struct.PyTreeNode):
+    """Observed pairs grouped by query, so the generator's softmax is computed once per query.
+
+    queries: [B] int32 (skip-gram) or [B, M] int32 with −1 padding (CBOW's context bag).
+    positives: [B, J] int32, the observed y+ of each query (−1 or anything where mask is false).
+    mask: [B, J] bool, which (query, positive) pairs are real.
+    """
+
+    queries: jax.Array
+    positives: jax.Array
+    mask: jax.Array
+
+
+class HuffmanTables(flax.struct.PyTreeNode):
+    """Each word's path for hierarchical softmax: points [V, L] int32 (−1 pad), codes [V, L] int8."""
+
+    points: jax.Array
+    codes: jax.Array
+
+
+class TrainState(flax.struct.PyTreeNode):
+    step: jax.Array  # int32 scalar: steps taken; folded into `key` so every step draws fresh randomness
+    key: jax.Array  # the base PRNG key of the game (never split in place)
+    params: Any  # discriminator tables {"in": [V, d], "out": [V_out, d]}
+    opt_state: optax.OptState  # discriminator optimiser state
+    gen_params: Any  # generator tables ({} when the sampler has no generator)
+    gen_opt_state: optax.OptState  # generator optimiser state
+    baseline: jax.Array  # float32 scalar: moving average of the generator's reward
+    pairs: jax.Array  # float32 scalar: positive pairs trained on so far (float32 counts exactly to 2**24, then to 1 part in 1e7)
+    tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+    gen_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+
+
+def create_train_state(
+    key: jax.Array,
+    params: Any,
+    tx: optax.GradientTransformation,
+    gen_params: Any = None,
+    gen_tx: optax.GradientTransformation | None = None,
+    *,
+    sparse_updates: bool = True,
+) -> TrainState:
+    """Builds the state of both players. With sparse updates the discriminator's transform sees
+    gradients of the gathered rows only, so it must keep no per-parameter state (SGD with a schedule)."""
+    opt_state = tx.init(params)
+    if sparse_updates and any(jnp.ndim(leaf) > 0 for leaf in jax.tree_util.tree_leaves(opt_state)):
+        raise ValueError("sparse updates need an optimiser without per-parameter state (e.g. optax.sgd); "
+                         "set sparse_updates=False for adam/adagrad/momentum")
+    gen_params = {} if gen_params is None else gen_params
+    gen_tx = optax.identity() if gen_tx is None else gen_tx
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        key=key,
+        params=params,
+        opt_state=opt_state,
+        gen_params=gen_params,
+        gen_opt_state=gen_tx.init(gen_params),
+        baseline=jnp.zeros((), jnp.float32),
+        pairs=jnp.zeros((), jnp.float32),
+        tx=tx,
+        gen_tx=gen_tx,
+    )
+
+
+def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
+    return jnp.where(mask, values, 0.0).sum() / jnp.maximum(mask.sum(), 1)
+
+
+def self_adversarial_weights(neg: jax.Array, keep: jax.Array, temperature: float) -> jax.Array:
+    """K · softmax(α s-) over the kept negatives, held fixed (Sun et al. 2019, eq. 4); α → 0 gives 1 each."""
+    logits = jnp.where(keep, temperature * jax.lax.stop_gradient(neg), -jnp.inf)
+    weights = jax.nn.softmax(logits, axis=-1, where=keep)
+    return jnp.where(keep, neg.shape[-1] * weights, 0.0)
+
+
+def negative_terms(config: GameConfig, pos: jax.Array, neg: jax.Array) -> tuple[jax.Array, jax.Array]:
+    if config.loss == "hinge":
+        return losses.hinge_terms(pos, neg, config.margin)
+    return losses.logistic_terms(pos, neg)
+
+
+def apply_row_updates(table: jax.Array, ids: jax.Array, updates: jax.Array) -> jax.Array:
+    """Scatter-adds per-row updates: touches only the rows read this step, never the whole table."""
+    return table.at[jnp.maximum(ids, 0)].add(updates.astype(table.dtype))
+
+
+def update_discriminator(state: TrainState, loss_of_rows, query_ids, cand_ids, sparse: bool):
+    """One discriminator update from a loss written over gathered rows.
+
+    loss_of_rows(query_rows, cand_rows) -> (loss, aux). Sparse: gradients of the rows, transformed,
+    then scatter-added. Dense: gradients of the whole tables through optax (the reference path).
+    """
+    params = state.params
+
+    def gathered(p):
+        return p["in"][jnp.maximum(query_ids, 0)], p["out"][jnp.maximum(cand_ids, 0)]
+
+    if sparse:
+        (loss, aux), row_grads = jax.value_and_grad(loss_of_rows, argnums=(0, 1), has_aux=True)(*gathered(params))
+        row_updates, opt_state = state.tx.update({"in": row_grads[0], "out": row_grads[1]}, state.opt_state)
+        params = {
+            **params,
+            "in": apply_row_updates(params["in"], query_ids, row_updates["in"]),
+            "out": apply_row_updates(params["out"], cand_ids, row_updates["out"]),
+        }
+    else:
+        (loss, aux), grads = jax.value_and_grad(lambda p: loss_of_rows(*gathered(p)), has_aux=True)(params)
+        updates, opt_state = state.tx.update(grads, state.opt_state, params)
+        params = optax.apply_updates(params, updates)
+    return params, opt_state, loss, aux
+
+
+def train_step(
+    state: TrainState,
+    batch: Batch,
+    noise: noise_lib.NoiseDistribution,
+    *,
+    config: GameConfig,
+    huffman: HuffmanTables | None = None,
+) -> tuple[TrainState, dict]:
+    """One move of each player. Pure; jit it once with `config` bound and donate the state.
+
+    Returns the new state and a flat dict of scalar metrics.
+    """
+    key = jax.random.fold_in(state.key, state.step)
+    k_noise, k_mix, k_gen = jax.random.split(key, 3)
+    n_pairs = batch.mask.sum()
+    metrics = {"pairs": n_pairs.astype(jnp.float32)}
+
+    if config.sampler in ("softmax", "hs"):
+        params, opt_state, loss = update_discriminator_exact(state, batch, config, huffman)
+        metrics["loss"] = loss / jnp.maximum(n_pairs, 1)
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                             pairs=state.pairs + n_pairs), metrics
+
+    num_queries, num_pos = batch.positives.shape
+    num_neg = config.negatives
+    negatives = noise_lib.sample(noise, k_noise, (num_queries, num_pos, num_neg))  # [B, J, K]
+    from_gen = jnp.zeros(negatives.shape, bool)
+    if config.uses_generator:
+        gen_logits = jax.lax.stop_gradient(generator.logits(state.gen_params, batch.queries))  # [B, V]
+        generated = generator.sample(k_gen, gen_logits, num_pos * num_neg).reshape(negatives.shape)
+        from_gen = jax.random.bernoulli(k_mix, 1.0 - config.noise_fraction, negatives.shape)
+        negatives = jnp.where(from_gen, generated, negatives)
+
+    # A "negative" equal to any observed positive of its query is a false negative.
+    false_neg = ((negatives[..., None] == batch.positives[:, None, None, :])
+                 & batch.mask[:, None, None, :]).any(-1)  # [B, J, K]
+    keep = batch.mask[..., None] & ~false_neg  # [B, J, K]
+    candidates = jnp.concatenate([batch.positives[..., None], negatives], axis=-1)  # [B, J, 1+K]
+    if config.sampler == "nce":
+        log_kq = jnp.log(float(num_neg)) + noise_lib.log_prob(noise, jnp.maximum(candidates, 0))
+
+    def discriminator_loss(query_rows, cand_rows):
+        query = skipgram.combine_query(query_rows, batch.queries >= 0)
+        logits = skipgram.score_rows(query, cand_rows).reshape(candidates.shape)  # [B, J, 1+K]
+        pos, neg = logits[..., 0], logits[..., 1:]
+        if config.sampler == "nce":
+            pos, neg = pos - log_kq[..., 0], neg - log_kq[..., 1:]
+        weights = keep.astype(logits.dtype)
+        if config.sampler == "self-adv":
+            weights = self_adversarial_weights(neg, keep, config.self_adv_temperature)
+        per_pair = losses.combine_terms(*negative_terms(config, pos, neg), weights)  # [B, J]
+        # word2vec applies every pair's gradient at the full learning rate, so the batch loss is a sum.
+        return jnp.where(batch.mask, per_pair, 0.0).sum(), (pos, neg)
+
+    params, opt_state, loss, (pos, neg) = update_discriminator(
+        state, discriminator_loss, batch.queries, candidates.reshape(num_queries, -1), config.sparse_updates)
+    metrics["loss"] = loss / jnp.maximum(n_pairs, 1)
+    metrics["false_negative_rate"] = masked_mean(false_neg, jnp.broadcast_to(batch.mask[..., None], false_neg.shape))
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, pairs=state.pairs + n_pairs)
+    if not config.uses_generator:
+        return new_state, metrics
+
+    # The generator's move: REINFORCE with the discriminator's loss on each negative as reward,
+    # computed before the discriminator moved and held fixed.
+    pos, neg = jax.lax.stop_gradient(pos), jax.lax.stop_gradient(neg)
+    rewards = negative_terms(config, pos, neg)[1]  # [B, J, K]
+    rewards = jnp.where(false_neg, -config.false_negative_penalty, rewards)
+    on_policy = from_gen & batch.mask[..., None]
+    baseline = state.baseline
+    if config.baseline == "self-critical":
+        greedy = jnp.argmax(gen_logits, axis=-1)  # [B]
+        greedy_score = jax.lax.stop_gradient(skipgram.score(state.params, batch.queries, greedy[:, None]))  # [B, 1]
+        baseline = negative_terms(config, pos, jnp.broadcast_to(greedy_score[:, :, None], pos.shape + (1,)))[1]
+    elif config.baseline == "none":
+        baseline = jnp.zeros(())
+    row_valid = batch.mask.any(-1)  # [B]
+
+    def generator_objective(gen_params):
+        logits = generator.logits(gen_params, batch.queries)  # [B, V]
+        log_probs = generator.log_prob(logits, negatives.reshape(num_queries, -1)).reshape(negatives.shape)
+        surrogate = reinforce.reinforce_surrogate(log_probs, rewards, baseline, on_policy.astype(jnp.float32))
+        if config.off_policy:
+            # Noise draws estimate the same gradient when weighted by g(y|x) / p_nce(y).
+            ratio = jnp.exp(log_probs - noise_lib.log_prob(noise, negatives))
+            weights = jnp.where(~from_gen & keep, jnp.minimum(ratio, config.importance_clip), 0.0)
+            surrogate = surrogate + reinforce.reinforce_surrogate(log_probs, rewards, baseline, weights)
+        entropy = generator.entropy(logits)  # [B]
+        penalty = reinforce.entropy_penalty(entropy, config.entropy_target, row_valid)
+        return surrogate + config.entropy_weight * penalty, masked_mean(entropy, row_valid)
+
+    (gen_loss, gen_entropy), gen_grads = jax.value_and_grad(generator_objective, has_aux=True)(state.gen_params)
+    gen_updates, gen_opt_state = state.gen_tx.update(gen_grads, state.gen_opt_state, state.gen_params)
+    gen_params = optax.apply_updates(state.gen_params, gen_updates)
+    # A step with no pairs (past a pair budget) must leave the generator where it was, momentum included.
+    moved = n_pairs > 0
+    gen_params, gen_opt_state = jax.tree_util.tree_map(
+        lambda new, old: jnp.where(moved, new, old), (gen_params, gen_opt_state), (state.gen_params, state.gen_opt_state))
+    if config.baseline == "moving-average":
+        baseline = reinforce.update_moving_average(state.baseline, rewards, on_policy, config.baseline_decay)
+    else:
+        baseline = state.baseline
+    metrics.update(
+        gen_loss=gen_loss,
+        gen_entropy=gen_entropy,
+        reward=masked_mean(rewards, on_policy),
+        baseline=baseline,
+        generated_fraction=masked_mean(from_gen, jnp.broadcast_to(batch.mask[..., None], from_gen.shape)),
+    )
+    return new_state.replace(gen_params=gen_params, gen_opt_state=gen_opt_state, baseline=baseline), metrics
+
+
+def update_discriminator_exact(state: TrainState, batch: Batch, config: GameConfig, huffman: HuffmanTables | None):
+    """Full softmax (dense over the vocabulary by nature) or hierarchical softmax (sparse over path nodes)."""
+    if config.sampler == "softmax":
+        def loss_fn(params):
+            logits = skipgram.score_all(params, batch.queries)  # [B, V]
+            per_pair = jax.vmap(losses.softmax_cross_entropy, in_axes=(None, 1), out_axes=1)(
+                logits, jnp.maximum(batch.positives, 0))  # [B, J]
+            return jnp.where(batch.mask, per_pair, 0.0).sum()
+
+        loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+        return optax.apply_updates(state.params, updates), opt_state, loss
+
+    if huffman is None:
+        raise ValueError("hierarchical softmax needs the Huffman tables")
+    targets = jnp.maximum(batch.positives, 0)
+    points, codes = huffman.points[targets], huffman.codes[targets]  # [B, J, L]
+    on_path = (points >= 0) & batch.mask[..., None]
+
+    def loss_of_rows(query_rows, node_rows):
+        query = skipgram.combine_query(query_rows, batch.queries >= 0)
+        logits = skipgram.score_rows(query, node_rows).reshape(points.shape)  # [B, J, L]
+        per_pair = losses.hierarchical_softmax_loss(logits, codes, on_path)
+        return jnp.where(batch.mask, per_pair, 0.0).sum(), None
+
+    params, opt_state, loss, _ = update_discriminator(
+        state, loss_of_rows, batch.queries, points.reshape(points.shape[0], -1), config.sparse_updates)
+    return params, opt_state, loss
