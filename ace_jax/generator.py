@@ -21,18 +21,30 @@ def init(key: jax.Array, num_queries: int, num_candidates: int, dim: int, bias: 
 
 def logits(params: dict, queries: jax.Array) -> jax.Array:
     """queries: [B] int32, or [B, M] with −1 padding (mean of the rows, as CBOW) -> logits [B, V]."""
-    return embed_queries(params["query"], queries) @ params["cand"].T + params["bias"]
+    return embed_queries(params["query"], queries) @ params["cand"].T + params["bias"][None, :]
 
 
-def sample(key: jax.Array, logits: jax.Array, num: int) -> jax.Array:
-    """Draws `num` ids per row by inverting the row's CDF: [B, V] -> [B, num] int32.
+def sample(key: jax.Array, logits: jax.Array, num: int, block: int = 128) -> jax.Array:
+    """Draws `num` ids per row exactly from softmax(logits): [B, V] -> [B, num] int32.
 
-    Gumbel-max would need B·num·V random numbers; the inverse CDF needs B·num and a binary search.
+    Inverse CDF in two levels: pick a block of `block` ids by the CDF of block masses, then an id
+    inside it. Gumbel-max would need B·num·V random numbers and a full cumsum is a slow pass on CPU;
+    this reads [B, V] once and then only B·num·block values.
     """
-    cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1), axis=-1)  # [B, V]
-    u = jax.random.uniform(key, (logits.shape[0], num)) * cdf[:, -1:]  # scale out float32 rounding of the total
-    ids = jax.vmap(lambda c, v: jnp.searchsorted(c, v, side="right", method="scan"))(cdf, u)
-    return jnp.minimum(ids, logits.shape[-1] - 1).astype(jnp.int32)
+    num_rows, vocab_size = logits.shape
+    pad = -vocab_size % block
+    probs = jax.nn.softmax(logits, axis=-1)
+    probs = jnp.pad(probs, ((0, 0), (0, pad))).reshape(num_rows, -1, block)  # [B, nb, block]
+    block_cdf = jnp.cumsum(probs.sum(-1), axis=-1)  # [B, nb]
+    u = jax.random.uniform(key, (num_rows, num)) * block_cdf[:, -1:]  # scale out float32 rounding of the total
+    chosen = jax.vmap(lambda c, v: jnp.searchsorted(c, v, side="right", method="scan"))(block_cdf, u)
+    chosen = jnp.minimum(chosen, block_cdf.shape[1] - 1)  # [B, num]
+    below = jnp.where(chosen > 0, jnp.take_along_axis(block_cdf, jnp.maximum(chosen - 1, 0), axis=-1), 0.0)
+    inner_cdf = jnp.cumsum(jnp.take_along_axis(probs, chosen[..., None], axis=1), axis=-1)  # [B, num, block]
+    inner = (inner_cdf <= (u - below)[..., None]).sum(-1)  # ids in the block whose CDF is passed
+    ids = chosen * block + jnp.minimum(inner, block - 1)
+    # Rounding can land on a zero-probability pad slot; fall back to the last real id.
+    return jnp.minimum(ids, vocab_size - 1).astype(jnp.int32)
 
 
 def log_prob(logits: jax.Array, ids: jax.Array) -> jax.Array:

@@ -1,0 +1,147 @@
+"""The `ace-jax` command: train word embeddings, evaluate any word2vec file, show neighbours."""
+
+import argparse
+import json
+import sys
+
+from ace_jax.errors import AceJaxError
+
+SAMPLER_HELP = "ns: negative sampling (λ=1); nce; adv: generator only (λ=0); ace: mixture; self-adv; softmax; hs"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr and exit 2, like every other user error."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def parse_sets(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def add_train_parser(commands) -> None:
+    p = commands.add_parser("train", help="train word embeddings with ACE or a baseline")
+    p.add_argument("--corpus", default="enwiki", help="dataset name (enwiki, enwiki-00, text8) or a file/folder")
+    p.add_argument("--out", required=True, help="run folder to create (or continue with --resume)")
+    p.add_argument("--model", default="skipgram", choices=["skipgram", "cbow"])
+    p.add_argument("--sampler", default="ns", choices=["ns", "nce", "adv", "ace", "self-adv", "softmax", "hs"],
+                   help=SAMPLER_HELP)
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--window", type=int, default=5)
+    p.add_argument("--negatives", type=int, default=5)
+    p.add_argument("--lambda", dest="lam", type=float, default=0.5, help="ACE: probability a negative is noise")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--pairs", type=int, default=None, help="budget of positive pairs instead of epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--max-vocab", type=int, default=None)
+    p.add_argument("--max-tokens", type=int, default=None, help="use only the first N tokens of the corpus")
+    p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold t")
+    p.add_argument("--lr", type=float, default=None, help="start learning rate (0.025 skip-gram, 0.05 CBOW)")
+    p.add_argument("--chunk", type=int, default=512, help="raw tokens per step")
+    p.add_argument("--loss", default="logistic", choices=["logistic", "hinge"])
+    p.add_argument("--self-adv-temperature", type=float, default=1.0)
+    p.add_argument("--gen-dim", type=int, default=32)
+    p.add_argument("--gen-lr", type=float, default=1e-3)
+    p.add_argument("--baseline", default="moving-average", choices=["none", "moving-average", "self-critical"])
+    p.add_argument("--entropy-weight", type=float, default=0.1)
+    p.add_argument("--entropy-target", type=float, default=4.0)
+    p.add_argument("--off-policy", action="store_true", help="add the importance-weighted REINFORCE term on noise")
+    p.add_argument("--eval-sets", type=parse_sets, default=("ws353", "rw"), help="sets scored during training")
+    p.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: at the end only)")
+    p.add_argument("--final-sets", type=parse_sets, default=None, help="sets scored at the end (default: all)")
+    p.add_argument("--no-analogy", action="store_true", help="skip the analogy evaluation at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def run_train(args) -> int:
+    from ace_jax.embeddings import WordConfig, train_word_embeddings
+    from ace_jax.evaluate.similarity import DEFAULT_SETS
+    from ace_jax.train import GameConfig
+
+    try:
+        game = GameConfig(sampler=args.sampler, negatives=args.negatives, lam=args.lam, loss=args.loss,
+                          self_adv_temperature=args.self_adv_temperature, baseline=args.baseline,
+                          entropy_weight=args.entropy_weight, entropy_target=args.entropy_target,
+                          off_policy=args.off_policy)
+    except ValueError as error:
+        raise AceJaxError(str(error)) from None
+    config = WordConfig(
+        corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
+        model=args.model, dim=args.dim, window=args.window, sample=args.sample, epochs=args.epochs,
+        pairs=args.pairs, learning_rate=args.lr, chunk=args.chunk, game=game, gen_dim=args.gen_dim,
+        gen_learning_rate=args.gen_lr, seed=args.seed, eval_sets=args.eval_sets, eval_every=args.eval_every,
+        final_sets=DEFAULT_SETS if args.final_sets is None else args.final_sets, analogy=not args.no_analogy)
+    final = train_word_embeddings(config, args.out, resume=args.resume, progress=not args.quiet)
+    print_scores(final)
+    print(f"wrote {args.out}: vectors.txt, vectors.bin, eval.json, metrics.jsonl, checkpoint.msgpack")
+    return 0
+
+
+def print_scores(scores: dict) -> None:
+    print(f"{'set':<12} {'spearman':>8} {'pairs':>6} {'oov':>6}")
+    for name, value in scores.items():
+        if isinstance(value, dict) and "spearman" in value:
+            print(f"{name:<12} {value['spearman']:>8.4f} {value['pairs']:>6d} {value['oov']:>6d}")
+    if "analogy" in scores:
+        a = scores["analogy"]
+        print(f"{'analogy':<12} {a['accuracy']:>8.4f} {a['questions']:>6d} questions (3CosAdd, top 30k words)")
+
+
+def run_eval(args) -> int:
+    from ace_jax.evaluate.similarity import evaluate_all
+    from ace_jax.io import load_word2vec
+
+    words, vectors = load_word2vec(args.vectors)
+    scores = evaluate_all(vectors, words, args.sets, analogy=not args.no_analogy)
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        print_scores(scores)
+    return 0
+
+
+def run_neighbors(args) -> int:
+    from ace_jax.evaluate.similarity import nearest_neighbors
+    from ace_jax.io import load_word2vec
+
+    words, vectors = load_word2vec(args.vectors)
+    for word in args.words:
+        found = nearest_neighbors(vectors, words, word, k=args.top)
+        print(f"{word}: " + ", ".join(f"{w} {cos:.3f}" for w, cos in found))
+    return 0
+
+
+def build_parser() -> Parser:
+    from ace_jax.evaluate.similarity import DEFAULT_SETS
+
+    parser = Parser(prog="ace-jax", description="Adversarial Contrastive Estimation in JAX")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    add_train_parser(commands)
+    e = commands.add_parser("eval", help="evaluate a word2vec-format file (ours or gensim's)")
+    e.add_argument("vectors")
+    e.add_argument("--sets", type=parse_sets, default=DEFAULT_SETS, help="comma-separated: " + ",".join(DEFAULT_SETS))
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--no-analogy", action="store_true")
+    n = commands.add_parser("neighbors", help="nearest neighbours by cosine")
+    n.add_argument("vectors")
+    n.add_argument("words", nargs="+")
+    n.add_argument("--top", type=int, default=10)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run = {"train": run_train, "eval": run_eval, "neighbors": run_neighbors}[args.command]
+    try:
+        return run(args)
+    except AceJaxError as error:
+        print(f"ace-jax: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,333 @@
+"""Word embeddings end to end: corpus -> device -> ACE game steps -> evaluation, vectors, checkpoints, figure."""
+
+import dataclasses
+import functools
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ace_jax import generator, huffman, io, noise as noise_lib, train, windows
+from ace_jax.data.corpus import CorpusOptions, EncodedCorpus, load_corpus
+from ace_jax.data.registry import resolve
+from ace_jax.errors import AceJaxError
+from ace_jax.evaluate import similarity
+from ace_jax.scorers import skipgram
+
+
+@dataclasses.dataclass(frozen=True)
+class WordConfig:
+    """A word-embedding run. Defaults follow word2vec.c / gensim where they have one."""
+
+    corpus: str = "enwiki"
+    min_count: int = 5
+    max_vocab: int | None = None
+    max_tokens: int | None = None  # use only the first N raw tokens (quick runs)
+    model: str = "skipgram"  # skipgram | cbow
+    dim: int = 100
+    window: int = 5
+    sample: float = 1e-3  # subsampling threshold t (word2vec's -sample, gensim's sample)
+    epochs: float = 1.0
+    pairs: int | None = None  # a budget of positive pairs instead of epochs
+    learning_rate: float | None = None  # None: 0.025 skip-gram, 0.05 CBOW (word2vec.c)
+    min_learning_rate: float = 1e-4  # as a fraction of the start, word2vec.c's floor
+    chunk: int = 512  # raw tokens per step; larger batches sum more gradients into hot rows and lose ρ
+    game: train.GameConfig = train.GameConfig()
+    gen_dim: int = 32
+    gen_learning_rate: float = 1e-3
+    gen_bias: str = "noise"  # the generator starts as p_nce ("noise") or uniform ("zero")
+    seed: int = 0
+    eval_sets: tuple[str, ...] = ("ws353", "rw")
+    eval_every: int = 0  # steps between evaluations during training; 0: only at the end
+    final_sets: tuple[str, ...] = similarity.DEFAULT_SETS
+    analogy: bool = True
+    log_every: int = 100
+    checkpoint_every: int = 1000
+
+    def __post_init__(self):
+        checks = [
+            (self.model in ("skipgram", "cbow"), f"model must be skipgram or cbow, not {self.model!r}"),
+            (self.dim >= 1 and self.gen_dim >= 1, "dimensions must be positive"),
+            (self.window >= 1, f"window must be at least 1, not {self.window}"),
+            (self.epochs > 0, f"epochs must be positive, not {self.epochs}"),
+            (self.pairs is None or self.pairs > 0, "the pair budget must be positive"),
+            (self.chunk >= 2 * self.window + 1, "chunk must hold at least one full window"),
+            (self.gen_bias in ("noise", "zero"), f"gen_bias must be noise or zero, not {self.gen_bias!r}"),
+            (self.sample >= 0, "sample must be non-negative"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise AceJaxError(message)
+        unknown = [s for s in (*self.eval_sets, *self.final_sets) if s not in similarity.SIMILARITY_SETS]
+        if unknown:
+            raise AceJaxError(f"unknown evaluation set {unknown[0]!r}; choose from {', '.join(similarity.SIMILARITY_SETS)}")
+
+    @property
+    def start_learning_rate(self) -> float:
+        return self.learning_rate if self.learning_rate is not None else (0.05 if self.model == "cbow" else 0.025)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "WordConfig":
+        data = dict(data)
+        data["game"] = train.GameConfig(**data["game"])
+        for name in ("eval_sets", "final_sets"):
+            data[name] = tuple(data[name])
+        return cls(**data)
+
+
+@dataclasses.dataclass
+class Setup:
+    """Everything a run derives from its config: the data on the device and the jitted step."""
+
+    corpus: EncodedCorpus
+    device_corpus: windows.DeviceCorpus
+    noise: noise_lib.NoiseDistribution
+    huffman: train.HuffmanTables | None
+    total_steps: int
+    step_fn: Callable
+    initial_state: train.TrainState
+
+
+def set_learning_rate(opt_state, learning_rate):
+    """optax.inject_hyperparams keeps the rate in the state, so the step can decay it by progress."""
+    return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate})
+
+
+def word_train_step(state, corpus, noise, huffman, *, config: WordConfig, epoch_steps: int, total_steps: int):
+    """Makes this step's examples on the device, decays the rate as word2vec does, plays one game step."""
+    batch = windows.make_batch(corpus, state.step, chunk=config.chunk, window=config.window,
+                               epoch_steps=epoch_steps, cbow=config.model == "cbow")
+    progress = state.step / total_steps
+    if config.pairs is not None:
+        # An exact pair budget: pairs past it are masked out, and the rate decays with pairs seen.
+        seen = state.pairs + jnp.cumsum(batch.mask.reshape(-1)).reshape(batch.mask.shape)
+        batch = batch.replace(mask=batch.mask & (seen <= config.pairs))
+        progress = state.pairs / config.pairs
+    rate = config.start_learning_rate * jnp.maximum(1.0 - progress, config.min_learning_rate)
+    state = state.replace(opt_state=set_learning_rate(state.opt_state, rate))
+    state, metrics = train.train_step(state, batch, noise, config=config.game, huffman=huffman)
+    metrics["learning_rate"] = rate
+    return state, metrics
+
+
+def build(config: WordConfig) -> Setup:
+    options = CorpusOptions(min_count=config.min_count, max_vocab=config.max_vocab, max_tokens=config.max_tokens)
+    corpus = load_corpus(config.corpus, options)
+    vocab_size = len(corpus.vocab)
+    if config.game.sampler == "hs" and vocab_size < 2:
+        raise AceJaxError("hierarchical softmax needs at least two words in the vocabulary")
+    root = jax.random.PRNGKey(config.seed)
+    k_data, k_game, k_params, k_gen = (jax.random.fold_in(root, i) for i in range(4))
+    counts = corpus.vocab.counts
+    device_corpus = windows.make_device_corpus(corpus.tokens, counts, sample=config.sample, chunk=config.chunk, key=k_data)
+    noise = noise_lib.unigram(counts)
+    tables = None
+    num_outputs = vocab_size
+    if config.game.sampler == "hs":
+        points, codes, _ = huffman.build_huffman_tree(counts)
+        tables = train.HuffmanTables(jnp.asarray(points), jnp.asarray(codes))
+        num_outputs = vocab_size - 1
+    params = skipgram.init(k_params, vocab_size, config.dim, num_outputs)
+    gen_params = gen_tx = None
+    if config.game.uses_generator:
+        bias = noise.log_probs if config.gen_bias == "noise" else None
+        gen_params = generator.init(k_gen, vocab_size, vocab_size, config.gen_dim, bias=bias)
+        gen_tx = optax.adam(config.gen_learning_rate)
+    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=config.start_learning_rate)
+    sparse = config.game.sparse_updates and config.game.sampler != "softmax"
+    state = train.create_train_state(k_game, params, tx, gen_params, gen_tx, sparse_updates=sparse)
+    epoch_steps = windows.steps_per_epoch(len(corpus.tokens), config.chunk)
+    total_steps = max(1, math.ceil(config.epochs * epoch_steps))
+    if config.pairs is not None:
+        total_steps = sys.maxsize  # the pair budget decides; the loop stops once it is spent
+    step_fn = jax.jit(functools.partial(word_train_step, config=config, epoch_steps=epoch_steps,
+                                        total_steps=min(total_steps, 2**31 - 1)), donate_argnums=0)
+    return Setup(corpus, device_corpus, noise, tables, total_steps, step_fn, state)
+
+
+def input_vectors(state: train.TrainState) -> np.ndarray:
+    return np.asarray(jax.device_get(state.params["in"]), np.float32)
+
+
+def save_checkpoint(path: Path, state: train.TrainState) -> None:
+    with io.atomic_write(path, "wb") as f:
+        f.write(flax.serialization.to_bytes(jax.device_get(state)))
+
+
+def load_checkpoint(path: Path, template: train.TrainState) -> train.TrainState:
+    try:
+        return flax.serialization.from_bytes(template, path.read_bytes())
+    except Exception as error:  # a truncated or foreign file: msgpack raises several kinds
+        raise AceJaxError(f"cannot read checkpoint {path}: {error}") from None
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class ProgressLine:
+    """gensim/fastText-style progress on stderr: words/s, loss, generator entropy, ETA."""
+
+    def __init__(self, total_steps: int, chunk: int, stream=sys.stderr):
+        self.total_steps, self.chunk, self.stream = total_steps, chunk, stream
+        self.start_time = time.perf_counter()
+        self.start_step = None
+
+    def update(self, step: int, metrics: dict, pairs: float, budget: str) -> None:
+        if self.start_step is None:
+            self.start_step, self.start_time = step, time.perf_counter()
+            return
+        elapsed = max(time.perf_counter() - self.start_time, 1e-9)
+        rate = (step - self.start_step) / elapsed
+        words = rate * self.chunk
+        parts = [f"step {step}{budget}", f"{words / 1e3:.1f}k words/s", f"pairs {pairs / 1e6:.2f}M",
+                 f"loss {metrics['loss']:.4f}"]
+        if "gen_entropy" in metrics:
+            parts.append(f"gen H {metrics['gen_entropy']:.2f}")
+        if self.total_steps < sys.maxsize and rate > 0:
+            parts.append(f"ETA {format_duration((self.total_steps - step) / rate)}")
+        print("\r" + " | ".join(parts), end="", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        print(file=self.stream, flush=True)
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """On resume, forget records written after the checkpoint, which the resumed run will write again."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= last_step]
+    with io.atomic_write(path) as f:
+        f.write("".join(line + "\n" for line in kept))
+
+
+def evaluate_vectors(vectors: np.ndarray, words: list[str], sets: tuple[str, ...], analogy: bool) -> dict:
+    return similarity.evaluate_all(vectors, words, sets, analogy=analogy) if sets or analogy else {}
+
+
+def plot_similarity(metrics_path: Path, figure_path: Path, sets: tuple[str, ...]) -> None:
+    """ρ against positive pairs seen, from the evaluation records of metrics.jsonl."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines()]
+    records = [r for r in records if r.get("kind") == "eval"]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name in sets:
+        points = [(r["pairs"], r[name]["spearman"]) for r in records if name in r]
+        if points:
+            ax.plot(*zip(*points), marker="o", label=name)
+    ax.set_xlabel("positive pairs seen")
+    ax.set_ylabel("Spearman ρ")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with io.atomic_write(figure_path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+
+
+def train_word_embeddings(
+    config: WordConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    stop_at_step: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Trains, evaluates and writes a run folder; returns the final evaluation.
+
+    The folder holds config.json, metrics.jsonl, checkpoint.msgpack, and at the end vectors.txt,
+    vectors.bin, eval.json and similarity.png. `stop_at_step` (or Ctrl-C) saves a checkpoint and stops;
+    `resume=True` continues from it with the saved config and gives the same result as an unbroken run.
+    """
+    out = Path(out_dir)
+    checkpoint_path, metrics_path = out / "checkpoint.msgpack", out / "metrics.jsonl"
+    if resume:
+        if not checkpoint_path.exists():
+            raise AceJaxError(f"nothing to resume: {checkpoint_path} does not exist")
+        config = WordConfig.from_json(json.loads((out / "config.json").read_text(encoding="utf-8")))
+    elif out.exists() and any(out.iterdir()):
+        raise AceJaxError(f"{out} already exists and is not empty; pass --resume to continue it or choose another --out")
+
+    setup = build(config)  # reads the corpus and checks it before anything is written
+    for name in (*config.eval_sets, *config.final_sets, *(("analogy",) if config.analogy else ())):
+        resolve(name)  # a missing evaluation file is reported now, not after training
+    state = setup.initial_state
+    created = not out.exists()
+    if resume:
+        state = load_checkpoint(checkpoint_path, state)
+        truncate_metrics(metrics_path, int(state.step))
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        with io.atomic_write(out / "config.json") as f:
+            json.dump(config.to_json(), f, indent=2)
+        setup.corpus.vocab.to_file(out / "vocab.tsv")
+
+    words = setup.corpus.vocab.words
+    line = ProgressLine(setup.total_steps, config.chunk) if progress else None
+    budget = f"/{setup.total_steps}" if config.pairs is None else f" (pairs budget {config.pairs:,})"
+    step, metrics = int(state.step), {}
+    try:
+        while step < setup.total_steps and (config.pairs is None or float(state.pairs) < config.pairs):
+            if stop_at_step is not None and step >= stop_at_step:
+                save_checkpoint(checkpoint_path, state)
+                return {}
+            state, metrics = setup.step_fn(state, setup.device_corpus, setup.noise, setup.huffman)
+            step += 1
+            if step % config.log_every == 0:
+                host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                if not math.isfinite(host["loss"]):
+                    raise AceJaxError(f"the loss became {host['loss']} at step {step}; lower the learning rate")
+                append_jsonl(metrics_path, {"step": step, "kind": "train", "total_pairs": float(state.pairs), **host})
+                if line:
+                    line.update(step, host, float(state.pairs), budget)
+            if config.eval_every and step % config.eval_every == 0:
+                scores = evaluate_vectors(input_vectors(state), words, config.eval_sets, analogy=False)
+                append_jsonl(metrics_path, {"step": step, "kind": "eval", "pairs": float(state.pairs), **scores})
+            if config.checkpoint_every and step % config.checkpoint_every == 0:
+                save_checkpoint(checkpoint_path, state)
+    except KeyboardInterrupt:
+        save_checkpoint(checkpoint_path, state)
+        raise AceJaxError(f"interrupted at step {step}; continue with --resume") from None
+    except BaseException:
+        if created and not resume:
+            shutil.rmtree(out, ignore_errors=True)  # a run that failed before its first checkpoint leaves nothing
+        raise
+    finally:
+        if line:
+            line.close()
+
+    save_checkpoint(checkpoint_path, state)
+    vectors = input_vectors(state)
+    io.save_word2vec(out / "vectors.txt", words, vectors, binary=False)
+    io.save_word2vec(out / "vectors.bin", words, vectors, binary=True)
+    scores = evaluate_vectors(vectors, words, config.eval_sets, analogy=False)
+    append_jsonl(metrics_path, {"step": step, "kind": "eval", "pairs": float(state.pairs), **scores})
+    final = evaluate_vectors(vectors, words, config.final_sets, analogy=config.analogy)
+    final["pairs"], final["steps"] = float(state.pairs), step
+    with io.atomic_write(out / "eval.json") as f:
+        json.dump(final, f, indent=2)
+    if config.eval_sets:
+        plot_similarity(metrics_path, out / "similarity.png", config.eval_sets)
+    return final

@@ -1,0 +1,150 @@
+"""The `ace-jax` command end to end on corpora the tests write: outputs, resume, gensim round trip, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ace_jax.cli import main
+from ace_jax.embeddings import WordConfig, train_word_embeddings
+from ace_jax.io import load_word2vec
+from ace_jax.train import GameConfig
+
+GROUPS = {  # words of a group share every context, so they should end up close together
+    "animal": ["cat", "dog", "horse", "cow"],
+    "vehicle": ["car", "bus", "truck", "train"],
+    "fruit": ["apple", "pear", "plum", "grape"],
+}
+CONTEXTS = {name: [f"{name}ctx{i}" for i in range(12)] for name in GROUPS}
+
+
+def write_planted_corpus(path: Path, sentences: int = 3000, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    names = list(GROUPS)
+    lines = []
+    for _ in range(sentences):
+        name = names[rng.integers(len(names))]
+        words = list(rng.choice(CONTEXTS[name], 4)) + [GROUPS[name][rng.integers(4)]] + list(rng.choice(CONTEXTS[name], 4))
+        lines.append(" ".join(words))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACE_JAX_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def tiny_config(corpus: Path, **overrides) -> WordConfig:
+    base = dict(corpus=str(corpus), min_count=1, dim=16, window=3, chunk=128, epochs=2, sample=0, learning_rate=0.005,
+                eval_sets=(), final_sets=(), analogy=False, log_every=10, checkpoint_every=0, gen_dim=8)
+    base.update(overrides)
+    return WordConfig(**base)
+
+
+def cosine(vectors, words, a, b):
+    u, v = vectors[words.index(a)], vectors[words.index(b)]
+    return float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))
+
+
+@pytest.mark.parametrize("sampler", ["ns", "ace"])
+def test_cli_train_separates_planted_synonyms(tmp_path, sampler):
+    corpus = write_planted_corpus(tmp_path / "corpus.txt")
+    out = tmp_path / "run"
+    code = main(["train", "--corpus", str(corpus), "--out", str(out), "--sampler", sampler, "--dim", "16",
+                 "--window", "3", "--min-count", "1", "--epochs", "3", "--sample", "0", "--chunk", "128", "--lr", "0.005",
+                 "--eval-sets", "", "--final-sets", "", "--no-analogy", "--quiet", "--gen-dim", "8"])
+    assert code == 0
+    for name in ("config.json", "vocab.tsv", "metrics.jsonl", "checkpoint.msgpack", "vectors.txt", "vectors.bin", "eval.json"):
+        assert (out / name).exists(), name
+    words, vectors = load_word2vec(out / "vectors.txt")
+    same = [cosine(vectors, words, g[i], g[j]) for g in GROUPS.values() for i in range(4) for j in range(i + 1, 4)]
+    names = list(GROUPS)
+    across = [cosine(vectors, words, GROUPS[a][i], GROUPS[b][i]) for a in names for b in names if a < b for i in range(4)]
+    assert np.mean(same) > np.mean(across) + 0.3, (np.mean(same), np.mean(across))
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all("step" in r for r in records) and records[-1]["kind"] == "eval"
+    if sampler == "ace":
+        assert any("gen_entropy" in r for r in records)
+
+
+def test_vectors_load_in_gensim(tmp_path):
+    from gensim.models import KeyedVectors
+
+    corpus = write_planted_corpus(tmp_path / "corpus.txt", sentences=300)
+    out = tmp_path / "run"
+    train_word_embeddings(tiny_config(corpus, epochs=1), out, progress=False)
+    words, vectors = load_word2vec(out / "vectors.bin")
+    for name, binary in (("vectors.txt", False), ("vectors.bin", True)):
+        kv = KeyedVectors.load_word2vec_format(str(out / name), binary=binary)
+        assert kv.index_to_key == words
+        np.testing.assert_allclose(kv.vectors, vectors, rtol=1e-6, atol=1e-7)
+
+
+def test_resume_continues_exactly(tmp_path):
+    corpus = write_planted_corpus(tmp_path / "corpus.txt", sentences=400)
+    config = tiny_config(corpus, game=GameConfig(sampler="ace"))
+    train_word_embeddings(config, tmp_path / "whole", progress=False)
+    assert train_word_embeddings(config, tmp_path / "broken", stop_at_step=3, progress=False) == {}
+    assert not (tmp_path / "broken" / "vectors.txt").exists()
+    train_word_embeddings(config, tmp_path / "broken", resume=True, progress=False)
+    _, whole = load_word2vec(tmp_path / "whole" / "vectors.bin")
+    _, resumed = load_word2vec(tmp_path / "broken" / "vectors.bin")
+    np.testing.assert_array_equal(whole, resumed)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "broken" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps)
+
+
+def test_pair_budget_is_exact(tmp_path):
+    corpus = write_planted_corpus(tmp_path / "corpus.txt", sentences=400)
+    final = train_word_embeddings(tiny_config(corpus, pairs=5000), tmp_path / "run", progress=False)
+    assert final["pairs"] == 5000
+
+
+def test_eval_json_and_neighbors(tmp_path, capsys):
+    if not os.environ.get("ACE_JAX_DATA_DIR"):
+        pytest.skip("ACE_JAX_DATA_DIR is not set; it points at the staged datasets (shared/data)")
+    corpus = write_planted_corpus(tmp_path / "corpus.txt", sentences=300)
+    out = tmp_path / "run"
+    train_word_embeddings(tiny_config(corpus, epochs=1, eval_sets=("ws353",), eval_every=5), out, progress=False)
+    assert (out / "similarity.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["eval", str(out / "vectors.txt"), "--sets", "ws353,rw", "--json", "--no-analogy"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert set(scores) == {"ws353", "rw"}
+    assert scores["ws353"]["pairs"] + scores["ws353"]["oov"] == 353
+    assert main(["neighbors", str(out / "vectors.txt"), "cat", "--top", "3"]) == 0
+    assert capsys.readouterr().out.startswith("cat: ")
+
+
+def run_cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-m", "ace_jax.cli", *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_bad_inputs_give_one_line_and_no_run_folder(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    rare = tmp_path / "rare.txt"
+    rare.write_text("every word here is unique\n")
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("2 2\na 1 0\nb 0 1\n")
+    cases = [
+        ["train", "--corpus", str(tmp_path / "missing.txt"), "--out", "out"],
+        ["train", "--corpus", str(empty), "--out", "out"],
+        ["train", "--corpus", str(rare), "--out", "out", "--min-count", "5"],
+        ["train", "--corpus", str(rare), "--out", "out", "--sampler", "bogus"],
+        ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--eval-sets", "ws999"],
+        ["eval", str(vectors), "--sets", "nosuchset"],
+        ["eval", str(tmp_path / "missing.bin")],
+        ["neighbors", str(vectors), "zebra"],
+    ]
+    for args in cases:
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode != 0, args
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in result.stderr, (args, result.stderr)
+        assert not (tmp_path / "out").exists(), args
