@@ -49,6 +49,8 @@ def add_train_parser(commands) -> None:
     p.add_argument("--baseline", default="moving-average", choices=["none", "moving-average", "self-critical"])
     p.add_argument("--entropy-weight", type=float, default=0.1)
     p.add_argument("--entropy-target", type=float, default=4.0)
+    p.add_argument("--false-negatives", default="window", choices=["window", "pair"],
+                   help="mask negatives equal to any positive of the query (window) or to the pair's own (pair)")
     p.add_argument("--off-policy", action="store_true", help="add the importance-weighted REINFORCE term on noise")
     p.add_argument("--eval-sets", type=parse_sets, default=("ws353", "rw"), help="sets scored during training")
     p.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: at the end only)")
@@ -66,7 +68,7 @@ def run_train(args) -> int:
         game = GameConfig(sampler=args.sampler, negatives=args.negatives, lam=args.lam, loss=args.loss,
                           self_adv_temperature=args.self_adv_temperature, baseline=args.baseline,
                           entropy_weight=args.entropy_weight, entropy_target=args.entropy_target,
-                          off_policy=args.off_policy)
+                          false_negatives=args.false_negatives, off_policy=args.off_policy)
     except ValueError as error:
         raise AceJaxError(str(error)) from None
     config = WordConfig(

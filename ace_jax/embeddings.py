@@ -311,7 +311,7 @@ def train_word_embeddings(
         save_checkpoint(checkpoint_path, state)
         raise AceJaxError(f"interrupted at step {step}; continue with --resume") from None
     except BaseException:
-        if created and not resume:
+        if created and not checkpoint_path.exists():
             shutil.rmtree(out, ignore_errors=True)  # a run that failed before its first checkpoint leaves nothing
         raise
     finally:

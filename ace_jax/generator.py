@@ -27,24 +27,30 @@ def logits(params: dict, queries: jax.Array) -> jax.Array:
 def sample(key: jax.Array, logits: jax.Array, num: int, block: int = 128) -> jax.Array:
     """Draws `num` ids per row exactly from softmax(logits): [B, V] -> [B, num] int32.
 
-    Inverse CDF in two levels: pick a block of `block` ids by the CDF of block masses, then an id
-    inside it. Gumbel-max would need B·num·V random numbers and a full cumsum is a slow pass on CPU;
-    this reads [B, V] once and then only B·num·block values.
+    Inverse CDF in two levels: a block of `block` ids by the CDF of the block masses, then an id
+    inside the block by that block's own CDF and a second uniform. Gumbel-max would need B·num·V
+    random numbers and a full-row cumsum is a slow pass on CPU; this reads [B, V] once and then only
+    B·num·block values. Each level is scaled by its own computed total, so float rounding can never
+    land on an id of probability zero.
     """
     num_rows, vocab_size = logits.shape
+    block = min(block, vocab_size)
     pad = -vocab_size % block
+    k_block, k_inner = jax.random.split(key)
     probs = jax.nn.softmax(logits, axis=-1)
     probs = jnp.pad(probs, ((0, 0), (0, pad))).reshape(num_rows, -1, block)  # [B, nb, block]
     block_cdf = jnp.cumsum(probs.sum(-1), axis=-1)  # [B, nb]
-    u = jax.random.uniform(key, (num_rows, num)) * block_cdf[:, -1:]  # scale out float32 rounding of the total
-    chosen = jax.vmap(lambda c, v: jnp.searchsorted(c, v, side="right", method="scan"))(block_cdf, u)
-    chosen = jnp.minimum(chosen, block_cdf.shape[1] - 1)  # [B, num]
-    below = jnp.where(chosen > 0, jnp.take_along_axis(block_cdf, jnp.maximum(chosen - 1, 0), axis=-1), 0.0)
+    chosen = draw_from_cdf(k_block, block_cdf[:, None, :], (num_rows, num))  # [B, num]
     inner_cdf = jnp.cumsum(jnp.take_along_axis(probs, chosen[..., None], axis=1), axis=-1)  # [B, num, block]
-    inner = (inner_cdf <= (u - below)[..., None]).sum(-1)  # ids in the block whose CDF is passed
-    ids = chosen * block + jnp.minimum(inner, block - 1)
-    # Rounding can land on a zero-probability pad slot; fall back to the last real id.
-    return jnp.minimum(ids, vocab_size - 1).astype(jnp.int32)
+    inner = draw_from_cdf(k_inner, inner_cdf, (num_rows, num))
+    return (chosen * block + inner).astype(jnp.int32)
+
+
+def draw_from_cdf(key: jax.Array, cdf: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Index i with cdf[i−1] ≤ u < cdf[i], u uniform below the last entry; cdf [..., n] broadcasts to shape + (n,)."""
+    total = cdf[..., -1:]
+    u = jnp.minimum(jax.random.uniform(key, shape + (1,)) * total, jnp.nextafter(total, 0.0))
+    return (cdf <= u).sum(-1)
 
 
 def log_prob(logits: jax.Array, ids: jax.Array) -> jax.Array:

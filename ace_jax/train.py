@@ -11,6 +11,9 @@ import optax
 from ace_jax import generator, losses, noise as noise_lib, reinforce
 from ace_jax.scorers import skipgram
 
+# One shared transform for "no generator": states built alike must have equal tree structures,
+# or a jitted step would compile again for each (optax transforms compare by identity).
+NO_GENERATOR_TX = optax.identity()
 SAMPLERS = ("ns", "nce", "self-adv", "adv", "ace", "softmax", "hs")
 BASELINES = ("none", "moving-average", "self-critical")
 
@@ -36,6 +39,7 @@ class GameConfig:
     baseline_decay: float = 0.99
     entropy_weight: float = 0.1
     entropy_target: float = 4.0  # nats; the unigram^0.75 noise over a 30k vocabulary has about 8
+    false_negatives: str = "window"  # a negative is false when equal to any positive of its query ("window") or its own ("pair", word2vec)
     false_negative_penalty: float = 1.0
     off_policy: bool = False
     importance_clip: float = 10.0
@@ -50,6 +54,7 @@ class GameConfig:
             (0.0 <= self.lam <= 1.0, f"lambda must lie in [0, 1], not {self.lam}"),
             (0.0 <= self.baseline_decay < 1.0, "baseline_decay must lie in [0, 1)"),
             (not (self.sampler == "nce" and self.loss != "logistic"), "nce needs the logistic loss"),
+            (self.false_negatives in ("pair", "window"), "false_negatives must be pair or window"),
         ]
         for ok, message in checks:
             if not ok:
@@ -114,7 +119,7 @@ def create_train_state(
         raise ValueError("sparse updates need an optimiser without per-parameter state (e.g. optax.sgd); "
                          "set sparse_updates=False for adam/adagrad/momentum")
     gen_params = {} if gen_params is None else gen_params
-    gen_tx = optax.identity() if gen_tx is None else gen_tx
+    gen_tx = NO_GENERATOR_TX if gen_tx is None else gen_tx
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         key=key,
@@ -134,10 +139,10 @@ def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
 
 
 def self_adversarial_weights(neg: jax.Array, keep: jax.Array, temperature: float) -> jax.Array:
-    """K · softmax(α s-) over the kept negatives, held fixed (Sun et al. 2019, eq. 4); α → 0 gives 1 each."""
+    """n · softmax(α s-) over the n kept negatives, held fixed (Sun et al. 2019, eq. 4); α → 0 gives 1 each."""
     logits = jnp.where(keep, temperature * jax.lax.stop_gradient(neg), -jnp.inf)
     weights = jax.nn.softmax(logits, axis=-1, where=keep)
-    return jnp.where(keep, neg.shape[-1] * weights, 0.0)
+    return jnp.where(keep, keep.sum(-1, keepdims=True) * weights, 0.0)
 
 
 def negative_terms(config: GameConfig, pos: jax.Array, neg: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -205,14 +210,17 @@ def train_step(
     negatives = noise_lib.sample(noise, k_noise, (num_queries, num_pos, num_neg))  # [B, J, K]
     from_gen = jnp.zeros(negatives.shape, bool)
     if config.uses_generator:
-        gen_logits = jax.lax.stop_gradient(generator.logits(state.gen_params, batch.queries))  # [B, V]
+        # The [B, V] logits are the generator's whole cost: computed once, with their VJP kept for its update.
+        gen_logits, logits_vjp = jax.vjp(lambda p: generator.logits(p, batch.queries), state.gen_params)  # [B, V]
         generated = generator.sample(k_gen, gen_logits, num_pos * num_neg).reshape(negatives.shape)
         from_gen = jax.random.bernoulli(k_mix, 1.0 - config.noise_fraction, negatives.shape)
         negatives = jnp.where(from_gen, generated, negatives)
 
-    # A "negative" equal to any observed positive of its query is a false negative.
-    false_neg = ((negatives[..., None] == batch.positives[:, None, None, :])
-                 & batch.mask[:, None, None, :]).any(-1)  # [B, J, K]
+    if config.false_negatives == "window":  # any observed positive of the query
+        false_neg = ((negatives[..., None] == batch.positives[:, None, None, :])
+                     & batch.mask[:, None, None, :]).any(-1)  # [B, J, K]
+    else:  # word2vec's rule: only the pair's own positive
+        false_neg = negatives == batch.positives[..., None]  # [B, J, K]
     keep = batch.mask[..., None] & ~false_neg  # [B, J, K]
     candidates = jnp.concatenate([batch.positives[..., None], negatives], axis=-1)  # [B, J, 1+K]
     if config.sampler == "nce":
@@ -254,26 +262,28 @@ def train_step(
         baseline = jnp.zeros(())
     row_valid = batch.mask.any(-1)  # [B]
 
-    def generator_objective(gen_params):
-        logits = generator.logits(gen_params, batch.queries)  # [B, V]
+    def generator_objective(logits):
         log_probs = generator.log_prob(logits, negatives.reshape(num_queries, -1)).reshape(negatives.shape)
         surrogate = reinforce.reinforce_surrogate(log_probs, rewards, baseline, on_policy.astype(jnp.float32))
         if config.off_policy:
             # Noise draws estimate the same gradient when weighted by g(y|x) / p_nce(y).
             ratio = jnp.exp(log_probs - noise_lib.log_prob(noise, negatives))
-            weights = jnp.where(~from_gen & keep, jnp.minimum(ratio, config.importance_clip), 0.0)
+            off_policy = ~from_gen & batch.mask[..., None]  # false negatives included, with the penalty as reward
+            weights = jnp.where(off_policy, jnp.minimum(ratio, config.importance_clip), 0.0)
             surrogate = surrogate + reinforce.reinforce_surrogate(log_probs, rewards, baseline, weights)
         entropy = generator.entropy(logits)  # [B]
         penalty = reinforce.entropy_penalty(entropy, config.entropy_target, row_valid)
         return surrogate + config.entropy_weight * penalty, masked_mean(entropy, row_valid)
 
-    (gen_loss, gen_entropy), gen_grads = jax.value_and_grad(generator_objective, has_aux=True)(state.gen_params)
+    (gen_loss, gen_entropy), logit_grads = jax.value_and_grad(generator_objective, has_aux=True)(gen_logits)
+    (gen_grads,) = logits_vjp(logit_grads)
     gen_updates, gen_opt_state = state.gen_tx.update(gen_grads, state.gen_opt_state, state.gen_params)
     gen_params = optax.apply_updates(state.gen_params, gen_updates)
     # A step with no pairs (past a pair budget) must leave the generator where it was, momentum included.
     moved = n_pairs > 0
     gen_params, gen_opt_state = jax.tree_util.tree_map(
         lambda new, old: jnp.where(moved, new, old), (gen_params, gen_opt_state), (state.gen_params, state.gen_opt_state))
+    metrics["baseline"] = masked_mean(jnp.broadcast_to(baseline, rewards.shape), on_policy)  # the one used
     if config.baseline == "moving-average":
         baseline = reinforce.update_moving_average(state.baseline, rewards, on_policy, config.baseline_decay)
     else:
@@ -282,7 +292,6 @@ def train_step(
         gen_loss=gen_loss,
         gen_entropy=gen_entropy,
         reward=masked_mean(rewards, on_policy),
-        baseline=baseline,
         generated_fraction=masked_mean(from_gen, jnp.broadcast_to(batch.mask[..., None], from_gen.shape)),
     )
     return new_state.replace(gen_params=gen_params, gen_opt_state=gen_opt_state, baseline=baseline), metrics

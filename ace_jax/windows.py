@@ -27,7 +27,8 @@ def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
     if sample <= 0:
         return np.ones(len(counts), np.float32)
     threshold = sample * counts.sum()
-    return np.minimum(1.0, (np.sqrt(counts / threshold) + 1.0) * threshold / counts).astype(np.float32)
+    with np.errstate(divide="ignore"):  # a count of 0 gives inf, clipped to 1
+        return np.minimum(1.0, (np.sqrt(counts / threshold) + 1.0) * threshold / counts).astype(np.float32)
 
 
 def make_device_corpus(tokens: np.ndarray, counts: np.ndarray, *, sample: float, chunk: int, key: jax.Array) -> DeviceCorpus:

@@ -80,7 +80,8 @@ def test_hinge_loss_by_hand():
     np.testing.assert_allclose(losses.hinge_loss(f32(POS), f32(NEG)), [2.0, 7.8], rtol=1e-6)
     # margin 0.5: [0, 1, 0] and [3.5, 1, 1.8]; weights drop or double some.
     weights = f32([[1.0, 2.0, 1.0], [0.0, 1.0, 1.0]])
-    np.testing.assert_allclose(losses.hinge_loss(f32(POS), f32(NEG), margin=0.5, weights=weights), [2.0, 2.8], rtol=1e-6)
+    got = losses.hinge_loss(f32(POS), f32(NEG), margin=0.5, weights=weights)
+    np.testing.assert_allclose(got, [2.0, 2.8], rtol=1e-6)
     pos_term, neg_terms = losses.hinge_terms(f32(POS), f32(NEG))
     np.testing.assert_array_equal(pos_term, [0.0, 0.0])
     np.testing.assert_allclose(neg_terms, [[0.5, 1.5, 0.0], [4.0, 1.5, 2.3]], rtol=1e-6)
@@ -174,7 +175,8 @@ def test_cbow_query_is_the_mean_of_the_valid_rows():
     params = score_params()
     u, v = np.asarray(params["in"]), np.asarray(params["out"])
     query = np.stack([(u[1] + u[2] + u[3]) / 3, u[4]])  # padding (−1) reads neither row −1 nor row 0
-    expected = [[query[0] @ v[0], query[0] @ v[3], query[0] @ v[3]], [query[1] @ v[2], query[1] @ v[1], query[1] @ v[4]]]
+    expected = [[query[0] @ v[0], query[0] @ v[3], query[0] @ v[3]],
+                [query[1] @ v[2], query[1] @ v[1], query[1] @ v[4]]]
     np.testing.assert_allclose(skipgram.score(params, CBOW_QUERIES, CANDIDATES), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(skipgram.embed_queries(params["in"], CBOW_QUERIES), query, rtol=1e-6)
 

@@ -24,7 +24,10 @@ def exact_gradient(theta, rewards) -> np.ndarray:
 
 def surrogate_gradient(theta, y, baseline):
     """∇θ of the surrogate for a single draw y (weight 1)."""
-    return jax.grad(lambda t: reinforce.reinforce_surrogate(jax.nn.log_softmax(t)[y], REWARDS[y], baseline, jnp.ones(())))(theta)
+    def surrogate(t):
+        return reinforce.reinforce_surrogate(jax.nn.log_softmax(t)[y], REWARDS[y], baseline, jnp.ones(()))
+
+    return jax.grad(surrogate)(theta)
 
 
 @pytest.mark.parametrize("baseline", [0.0, 1.7])
@@ -35,7 +38,8 @@ def test_expected_surrogate_gradient_is_the_exact_gradient(baseline):
     np.testing.assert_allclose(expectation, exact_gradient(THETA, REWARDS), atol=1e-6)
     # The same exact gradient by autodiff of the expectation itself.
     np.testing.assert_allclose(expectation, jax.grad(lambda t: -(jax.nn.softmax(t) * REWARDS).sum())(THETA), atol=1e-6)
-    # Each outcome's estimate is −(r_y − b) ∇ log p_y = −(r_y − b)(e_y − p): the baseline changes the draws, not the mean.
+    # Each outcome's estimate is −(r_y − b) ∇ log p_y = −(r_y − b)(e_y − p): the baseline changes the
+    # single draws, not their mean.
     for y in range(3):
         np.testing.assert_allclose(per_outcome[y], -(REWARDS[y] - baseline) * (jnp.eye(3)[y] - p), atol=1e-6)
 
@@ -61,7 +65,8 @@ def test_surrogate_value_weights_and_stop_gradient():
     baseline = jnp.float32(0.5)
     # −(1·0.5·log 0.5 + 2·2.5·log 0.1 + 1·0·log 0.4) / (1 + 2 + 1)
     expected = -(0.5 * math.log(0.5) + 5.0 * math.log(0.1)) / 4
-    np.testing.assert_allclose(reinforce.reinforce_surrogate(log_probs, rewards, baseline, weights), expected, rtol=1e-6)
+    got = reinforce.reinforce_surrogate(log_probs, rewards, baseline, weights)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
     # All weights zero: divided by 1, not 0.
     assert reinforce.reinforce_surrogate(log_probs, rewards, baseline, jnp.zeros((2, 3))) == 0.0
     # Rewards, baseline and weights are held fixed.
