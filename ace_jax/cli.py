@@ -39,6 +39,8 @@ def add_train_parser(commands) -> None:
     p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--max-vocab", type=int, default=None)
     p.add_argument("--max-tokens", type=int, default=None, help="use only the first N tokens of the corpus")
+    p.add_argument("--no-normalize", action="store_true",
+                   help="split on whitespace only (default: text8-style lower case, digits spelled out, letters only)")
     p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold t")
     p.add_argument("--lr", type=float, default=None, help="start learning rate (0.025 skip-gram, 0.05 CBOW)")
     p.add_argument("--chunk", type=int, default=512, help="raw tokens per step")
@@ -73,6 +75,7 @@ def run_train(args) -> int:
         raise AceJaxError(str(error)) from None
     config = WordConfig(
         corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
+        normalize=not args.no_normalize,
         model=args.model, dim=args.dim, window=args.window, sample=args.sample, epochs=args.epochs,
         pairs=args.pairs, learning_rate=args.lr, chunk=args.chunk, game=game, gen_dim=args.gen_dim,
         gen_learning_rate=args.gen_lr, seed=args.seed, eval_sets=args.eval_sets, eval_every=args.eval_every,

@@ -32,6 +32,7 @@ class WordConfig:
     min_count: int = 5
     max_vocab: int | None = None
     max_tokens: int | None = None  # use only the first N raw tokens (quick runs)
+    normalize: bool = True  # text8-style: lower case, digits spelled out, other non-letters dropped
     model: str = "skipgram"  # skipgram | cbow
     dim: int = 100
     window: int = 5
@@ -123,7 +124,8 @@ def word_train_step(state, corpus, noise, huffman, *, config: WordConfig, epoch_
 
 
 def build(config: WordConfig) -> Setup:
-    options = CorpusOptions(min_count=config.min_count, max_vocab=config.max_vocab, max_tokens=config.max_tokens)
+    options = CorpusOptions(min_count=config.min_count, max_vocab=config.max_vocab, normalize=config.normalize,
+                            max_tokens=config.max_tokens)
     corpus = load_corpus(config.corpus, options)
     vocab_size = len(corpus.vocab)
     if config.game.sampler == "hs" and vocab_size < 2:

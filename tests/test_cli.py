@@ -51,11 +51,11 @@ def cosine(vectors, words, a, b):
     return float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))
 
 
-@pytest.mark.parametrize("sampler", ["ns", "ace"])
-def test_cli_train_separates_planted_synonyms(tmp_path, sampler):
+@pytest.mark.parametrize("sampler,model", [("ns", "skipgram"), ("ace", "skipgram"), ("hs", "skipgram"), ("ns", "cbow")])
+def test_cli_train_separates_planted_synonyms(tmp_path, sampler, model):
     corpus = write_planted_corpus(tmp_path / "corpus.txt")
     out = tmp_path / "run"
-    code = main(["train", "--corpus", str(corpus), "--out", str(out), "--sampler", sampler, "--dim", "16",
+    code = main(["train", "--corpus", str(corpus), "--out", str(out), "--sampler", sampler, "--model", model, "--dim", "16",
                  "--window", "3", "--min-count", "1", "--epochs", "3", "--sample", "0", "--chunk", "128", "--lr", "0.005",
                  "--eval-sets", "", "--final-sets", "", "--no-analogy", "--quiet", "--gen-dim", "8"])
     assert code == 0
