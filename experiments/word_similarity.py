@@ -39,10 +39,10 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="one seed, 1M tokens, 5k words: minutes on 2 cores")
     p.add_argument("--corpus", default="enwiki", help="the default corpus: the three-shard Wikipedia sample")
-    p.add_argument("--max-tokens", type=int, default=None, help="first N tokens (default 2M; quick: 1M)")
+    p.add_argument("--max-tokens", type=int, default=None, help="first N tokens (default 2M; quick: 1M; 0: all)")
     p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--max-vocab", type=int, default=10_000,
-                   help="the exact generator costs O(V) per query; 10k keeps ACE affordable on a CPU")
+                   help="the exact generator costs O(V) per query; 10k keeps ACE affordable on a CPU (0: no cap)")
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--window", type=int, default=5)
     p.add_argument("--negatives", type=int, default=5)
@@ -57,9 +57,12 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.max_tokens is None:
         args.max_tokens = 1_000_000 if args.quick else 2_000_000
+    # 0 means no limit: the whole corpus, the whole vocabulary above min_count.
+    args.max_tokens = args.max_tokens or None
+    args.max_vocab = args.max_vocab or None
     if args.quick:
         args.seeds = 1
-        args.max_vocab = min(args.max_vocab, 5_000)
+        args.max_vocab = min(args.max_vocab or 5_000, 5_000)
     return args
 
 
@@ -70,6 +73,9 @@ def run_ours(args, method: str, seed: int, runs: Path, epoch_steps_hint: int) ->
         game=GameConfig(sampler=method, negatives=args.negatives),
         eval_sets=CURVE_SETS, eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True)
     out = runs / f"{method}-seed{seed}"
+    saved = out / "config.json"
+    if saved.exists() and WordConfig.from_json(json.loads(saved.read_text())) != config:
+        raise AceJaxError(f"{out} holds a run with other settings; pass --runs with another folder")
     if (out / "eval.json").exists():  # finished earlier: reuse, so an interrupted table resumes cheaply
         final = json.loads((out / "eval.json").read_text())
     else:
