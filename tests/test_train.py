@@ -65,8 +65,7 @@ def make_state(config: train.GameConfig, params: dict, tx=TX, seed: int = 0, gen
     gen_params = None
     if config.uses_generator:
         gen_params = generator.init(jax.random.key(seed + 100), VOCAB, VOCAB, DIM, bias=gen_bias)
-    # GEN_TX even without a generator: create_train_state's default is a new optax.identity() per call,
-    # which would give every state its own tree structure and every test its own compilation.
+    # One GEN_TX for every state, with or without a generator, so all states share a tree structure.
     return train.create_train_state(jax.random.key(seed), jax.tree_util.tree_map(jnp.array, params), tx,
                                     gen_params, GEN_TX, sparse_updates=config.sparse_updates)
 
