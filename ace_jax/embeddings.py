@@ -1,11 +1,14 @@
 """Word embeddings end to end: corpus -> device -> ACE game steps -> evaluation, vectors, checkpoints, figure."""
 
+import contextlib
 import dataclasses
 import functools
 import json
 import math
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -249,6 +252,20 @@ def plot_similarity(metrics_path: Path, figure_path: Path, sets: tuple[str, ...]
     plt.close(fig)
 
 
+@contextlib.contextmanager
+def stop_requests():
+    """Ctrl-C sets an event that the loop reads between steps, so the state it saves is never half-donated."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set())
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def train_word_embeddings(
     config: WordConfig,
     out_dir: str | Path,
@@ -262,6 +279,7 @@ def train_word_embeddings(
     The folder holds config.json, metrics.jsonl, checkpoint.msgpack, and at the end vectors.txt,
     vectors.bin, eval.json and similarity.png. `stop_at_step` (or Ctrl-C) saves a checkpoint and stops;
     `resume=True` continues from it with the saved config and gives the same result as an unbroken run.
+    A pair budget is checked at log steps; steps past it are no-ops (their pairs are masked out).
     """
     out = Path(out_dir)
     checkpoint_path, metrics_path = out / "checkpoint.msgpack", out / "metrics.jsonl"
@@ -290,28 +308,31 @@ def train_word_embeddings(
     line = ProgressLine(setup.total_steps, config.chunk) if progress else None
     budget = f"/{setup.total_steps}" if config.pairs is None else f" (pairs budget {config.pairs:,})"
     step, metrics = int(state.step), {}
+    spent = False  # the pair budget, read from the device only at log steps (no host sync per step)
     try:
-        while step < setup.total_steps and (config.pairs is None or float(state.pairs) < config.pairs):
-            if stop_at_step is not None and step >= stop_at_step:
-                save_checkpoint(checkpoint_path, state)
-                return {}
-            state, metrics = setup.step_fn(state, setup.device_corpus, setup.noise, setup.huffman)
-            step += 1
-            if step % config.log_every == 0:
-                host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                if not math.isfinite(host["loss"]):
-                    raise AceJaxError(f"the loss became {host['loss']} at step {step}; lower the learning rate")
-                append_jsonl(metrics_path, {"step": step, "kind": "train", "total_pairs": float(state.pairs), **host})
-                if line:
-                    line.update(step, host, float(state.pairs), budget)
-            if config.eval_every and step % config.eval_every == 0:
-                scores = evaluate_vectors(input_vectors(state), words, config.eval_sets, analogy=False)
-                append_jsonl(metrics_path, {"step": step, "kind": "eval", "pairs": float(state.pairs), **scores})
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
-                save_checkpoint(checkpoint_path, state)
-    except KeyboardInterrupt:
-        save_checkpoint(checkpoint_path, state)
-        raise AceJaxError(f"interrupted at step {step}; continue with --resume") from None
+        with stop_requests() as stop:
+            while step < setup.total_steps and not spent:
+                if stop.is_set() or (stop_at_step is not None and step >= stop_at_step):
+                    save_checkpoint(checkpoint_path, state)
+                    if stop.is_set():
+                        raise AceJaxError(f"interrupted at step {step}; continue with --resume")
+                    return {}
+                state, metrics = setup.step_fn(state, setup.device_corpus, setup.noise, setup.huffman)
+                step += 1
+                if step % config.log_every == 0:
+                    host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    if not math.isfinite(host["loss"]):
+                        raise AceJaxError(f"the loss became {host['loss']} at step {step}; lower the learning rate")
+                    pairs = float(state.pairs)
+                    spent = config.pairs is not None and pairs >= config.pairs
+                    append_jsonl(metrics_path, {"step": step, "kind": "train", "total_pairs": pairs, **host})
+                    if line:
+                        line.update(step, host, pairs, budget)
+                if config.eval_every and step % config.eval_every == 0:
+                    scores = evaluate_vectors(input_vectors(state), words, config.eval_sets, analogy=False)
+                    append_jsonl(metrics_path, {"step": step, "kind": "eval", "pairs": float(state.pairs), **scores})
+                if config.checkpoint_every and step % config.checkpoint_every == 0:
+                    save_checkpoint(checkpoint_path, state)
     except BaseException:
         if created and not checkpoint_path.exists():
             shutil.rmtree(out, ignore_errors=True)  # a run that failed before its first checkpoint leaves nothing

@@ -148,3 +148,14 @@ def test_bad_inputs_give_one_line_and_no_run_folder(tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in result.stderr, (args, result.stderr)
         assert not (tmp_path / "out").exists(), args
+
+
+def test_ctrl_c_is_taken_between_steps():
+    import signal
+
+    from ace_jax.embeddings import stop_requests
+
+    with stop_requests() as stop:
+        os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt mid-step: the loop sees the event instead
+        assert stop.wait(5)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

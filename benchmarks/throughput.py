@@ -1,0 +1,127 @@
+"""Training throughput of ace_jax against gensim Word2Vec, measured side by side in one run, with ρ beside speed.
+
+    python benchmarks/throughput.py                       # d = 100 and 300, ns and ace, a 1M-token slice of enwiki-00
+    python benchmarks/throughput.py --dims 100 --samplers ns --max-tokens 0   # the whole shard
+
+For each setting: compile time, words/s, positive pairs/s and negatives scored/s (medians over --repeats
+timed windows), peak host memory, device memory where the backend reports it, and WS-353 / RW ρ after one
+epoch; then gensim (sg=1, negative=5, same tokens, dimension, window, subsampling, workers = cores) and the
+ratio ace_jax / gensim. Never run as a test.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+import jax
+import numpy as np
+
+from ace_jax.data.corpus import CorpusOptions, load_corpus
+from ace_jax.embeddings import WordConfig, build, input_vectors
+from ace_jax.evaluate.similarity import evaluate_all
+from ace_jax.train import GameConfig
+
+QUALITY_SETS = ("ws353", "rw")
+
+
+def peak_host_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def device_peak_mib() -> float | None:
+    stats = jax.devices()[0].memory_stats()
+    return stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
+
+
+def measure_ours(args, dim: int, sampler: str) -> dict:
+    config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
+                        window=5, game=GameConfig(sampler=sampler, negatives=5), chunk=args.chunk, seed=0)
+    setup = build(config)
+    state, step = setup.initial_state, setup.step_fn
+    start = time.perf_counter()
+    state, metrics = step(state, setup.device_corpus, setup.noise, setup.huffman)
+    jax.block_until_ready(metrics)
+    compile_s = time.perf_counter() - start
+    windows, done = [], 1
+    per_window = max(1, min(args.window_steps, (setup.total_steps - 1) // max(args.repeats, 1)))
+    for _ in range(args.repeats):
+        pairs_before = float(state.pairs)
+        start = time.perf_counter()
+        for _ in range(per_window):
+            state, metrics = step(state, setup.device_corpus, setup.noise, setup.huffman)
+        jax.block_until_ready(state.params)
+        seconds = time.perf_counter() - start
+        done += per_window
+        windows.append((per_window * config.chunk / seconds, (float(state.pairs) - pairs_before) / seconds))
+    while done < setup.total_steps:  # finish the epoch, so ρ is of a whole run
+        state, metrics = step(state, setup.device_corpus, setup.noise, setup.huffman)
+        done += 1
+    scores = evaluate_all(input_vectors(state), setup.corpus.vocab.words, QUALITY_SETS, analogy=False)
+    words_s, pairs_s = (float(np.median(column)) for column in zip(*windows))
+    return dict(tool="ace_jax", sampler=sampler, dim=dim, compile_s=compile_s, words_per_s=words_s,
+                pairs_per_s=pairs_s, negatives_per_s=pairs_s * 5, host_peak_mib=peak_host_mib(),
+                device_peak_mib=device_peak_mib(), **{s: scores[s]["spearman"] for s in QUALITY_SETS})
+
+
+def measure_gensim(args, dim: int) -> dict:
+    from gensim.models import Word2Vec
+
+    corpus = load_corpus(args.corpus, CorpusOptions(max_tokens=args.max_tokens, max_vocab=args.max_vocab))
+    words, tokens = corpus.vocab.words, np.asarray(corpus.tokens)
+    sentences = [[words[i] for i in tokens[j:j + 10_000]] for j in range(0, len(tokens), 10_000)]
+    model = Word2Vec(vector_size=dim, window=5, min_count=1, sg=1, negative=5, sample=1e-3, seed=0,
+                     workers=os.cpu_count() or 1)
+    model.build_vocab(sentences)
+    start = time.perf_counter()
+    model.train(sentences, total_examples=len(sentences), epochs=1)
+    seconds = time.perf_counter() - start
+    vectors = np.stack([model.wv[w] for w in words])
+    scores = evaluate_all(vectors, words, QUALITY_SETS, analogy=False)
+    return dict(tool="gensim", sampler="ns", dim=dim, words_per_s=len(tokens) / seconds,
+                **{s: scores[s]["spearman"] for s in QUALITY_SETS})
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--corpus", default="enwiki-00")
+    p.add_argument("--max-tokens", type=int, default=1_000_000, help="0: the whole corpus")
+    p.add_argument("--max-vocab", type=int, default=0, help="0: every word above min_count 5")
+    p.add_argument("--dims", default="100,300")
+    p.add_argument("--samplers", default="ns,ace")
+    p.add_argument("--chunk", type=int, default=512)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--window-steps", type=int, default=200, help="steps per timed window")
+    p.add_argument("--json", default=None, help="also write the rows to this file")
+    args = p.parse_args(argv)
+    args.max_tokens, args.max_vocab = args.max_tokens or None, args.max_vocab or None
+    rows = []
+    for dim in (int(d) for d in args.dims.split(",")):
+        reference = measure_gensim(args, dim)
+        rows.append(reference)
+        for sampler in args.samplers.split(","):
+            row = measure_ours(args, dim, sampler)
+            row["ratio_to_gensim"] = row["words_per_s"] / reference["words_per_s"]
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    print(f"# {datetime.date.today()} {platform.machine()} {os.cpu_count()} cores, jax {jax.__version__} on "
+          f"{jax.devices()[0].platform}; command: python benchmarks/throughput.py {' '.join(argv or sys.argv[1:])}")
+    print("| tool | sampler | d | words/s | ratio to gensim | pairs/s | negatives/s | compile s | host peak MiB | ws353 | rw |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        fmt = lambda key, spec: format(r[key], spec) if r.get(key) is not None else "–"
+        print(f"| {r['tool']} | {r['sampler']} | {r['dim']} | {r['words_per_s']:,.0f} | {fmt('ratio_to_gensim', '.3f')} | "
+              f"{fmt('pairs_per_s', ',.0f')} | {fmt('negatives_per_s', ',.0f')} | {fmt('compile_s', '.1f')} | "
+              f"{fmt('host_peak_mib', ',.0f')} | {r['ws353']:.3f} | {r['rw']:.3f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
