@@ -49,7 +49,10 @@ def parse_args(argv):
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--chunk", type=int, default=WordConfig.chunk, help="raw tokens per step")
     p.add_argument("--gen-dim", type=int, default=32)
+    p.add_argument("--false-negatives", default="window", choices=["window", "pair"],
+                   help="mask negatives equal to any context of the centre (window) or to the pair's own (pair, word2vec)")
     p.add_argument("--eval-points", type=int, default=8, help="evaluations along training, for the figure")
     p.add_argument("--no-gensim", action="store_true")
     p.add_argument("--out", default=None, help="folder for the table and figure (default results/, quick: runs/quick)")
@@ -69,8 +72,8 @@ def parse_args(argv):
 def run_ours(args, method: str, seed: int, runs: Path, epoch_steps_hint: int) -> dict:
     config = WordConfig(
         corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
-        dim=args.dim, window=args.window, epochs=args.epochs, seed=seed, gen_dim=args.gen_dim,
-        game=GameConfig(sampler=method, negatives=args.negatives),
+        dim=args.dim, window=args.window, epochs=args.epochs, seed=seed, gen_dim=args.gen_dim, chunk=args.chunk,
+        game=GameConfig(sampler=method, negatives=args.negatives, false_negatives=args.false_negatives),
         eval_sets=CURVE_SETS, eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True)
     out = runs / f"{method}-seed{seed}"
     saved = out / "config.json"
@@ -176,7 +179,7 @@ def main(argv=None) -> int:
         raise AceJaxError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
     corpus = load_corpus(args.corpus, CorpusOptions(min_count=args.min_count, max_vocab=args.max_vocab,
                                                     max_tokens=args.max_tokens))
-    epoch_steps = int(np.ceil(args.epochs * len(corpus.tokens) / WordConfig.chunk))
+    epoch_steps = int(np.ceil(args.epochs * len(corpus.tokens) / args.chunk))
     results = {}
     for method in methods:
         results[method] = []
@@ -201,7 +204,8 @@ def main(argv=None) -> int:
         f"date {datetime.date.today().isoformat()}; seeds 0..{args.seeds - 1}.",
         f"Corpus: {corpus.source}, {len(corpus.tokens):,} tokens kept of {corpus.n_raw_tokens:,}, "
         f"vocabulary {len(corpus.vocab):,} (min_count {args.min_count}); d={args.dim}, window {args.window}, "
-        f"{args.negatives} negatives, subsampling 1e-3, {args.epochs:g} epoch(s).",
+        f"{args.negatives} negatives, subsampling 1e-3, {args.epochs:g} epoch(s); false negatives: {args.false_negatives}; "
+        f"{args.chunk} raw tokens per step.",
         f"Pairs in vocabulary: {coverage(results, DEFAULT_SETS)}.",
         "",
         "Spearman ρ (mean ± std over seeds), analogy accuracy (3CosAdd, top 30k words), positive pairs seen,",
