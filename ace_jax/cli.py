@@ -44,6 +44,8 @@ def add_train_parser(commands) -> None:
     p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold t")
     p.add_argument("--lr", type=float, default=None, help="start learning rate (0.025 skip-gram, 0.05 CBOW)")
     p.add_argument("--chunk", type=int, default=512, help="raw tokens per step")
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adagrad", "adam"],
+                   help="discriminator optimiser; adagrad and adam keep per-row state and update only the rows a step touches")
     p.add_argument("--loss", default="logistic", choices=["logistic", "hinge"])
     p.add_argument("--self-adv-temperature", type=float, default=1.0)
     p.add_argument("--gen-dim", type=int, default=32)
@@ -59,6 +61,26 @@ def add_train_parser(commands) -> None:
     p.add_argument("--final-sets", type=parse_sets, default=None, help="sets scored at the end (default: all)")
     p.add_argument("--no-analogy", action="store_true", help="skip the analogy evaluation at the end")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    g = p.add_argument_group("many devices and hosts")
+    g.add_argument("--devices", type=int, default=None,
+                   help="devices to split each step over (default: all; on a CPU-only machine, N > 1 makes N CPU devices)")
+    g.add_argument("--row-shards", type=int, default=1,
+                   help="devices that split each embedding table by rows, for tables too big for one device")
+    g.add_argument("--coordinator", default=None, help="multi-host: HOST:PORT of process 0, the same for every process")
+    g.add_argument("--num-processes", type=int, default=1, help="multi-host: how many processes take part")
+    g.add_argument("--process-id", type=int, default=0, help="multi-host: this process's rank, 0..N-1")
+
+
+def start_devices(args) -> None:
+    """Before JAX starts a backend: join the other hosts, or make CPU devices for --devices N on a CPU."""
+    from ace_jax import parallel
+
+    if args.coordinator:
+        parallel.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    elif args.num_processes > 1:
+        raise AceJaxError("a multi-host run needs --coordinator HOST:PORT")
+    elif args.devices and args.devices > 1:
+        parallel.request_cpu_devices(args.devices)  # only the CPU backend reads it; GPUs and TPUs are as found
 
 
 def run_train(args) -> int:
@@ -77,10 +99,14 @@ def run_train(args) -> int:
         corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
         normalize=not args.no_normalize,
         model=args.model, dim=args.dim, window=args.window, sample=args.sample, epochs=args.epochs,
-        pairs=args.pairs, learning_rate=args.lr, chunk=args.chunk, game=game, gen_dim=args.gen_dim,
+        pairs=args.pairs, learning_rate=args.lr, optimizer=args.optimizer, chunk=args.chunk, game=game, gen_dim=args.gen_dim,
         gen_learning_rate=args.gen_lr, seed=args.seed, eval_sets=args.eval_sets, eval_every=args.eval_every,
         final_sets=DEFAULT_SETS if args.final_sets is None else args.final_sets, analogy=not args.no_analogy)
-    final = train_word_embeddings(config, args.out, resume=args.resume, progress=not args.quiet)
+    start_devices(args)
+    final = train_word_embeddings(config, args.out, resume=args.resume, progress=not args.quiet,
+                                  devices=args.devices, row_shards=args.row_shards)
+    if args.process_id:
+        return 0  # process 0 reports and writes
     print_scores(final)
     print(f"wrote {args.out}: vectors.txt, vectors.bin, eval.json, metrics.jsonl, checkpoint.msgpack")
     return 0

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ace_jax import generator, huffman, io, noise as noise_lib, train, windows
+from ace_jax import generator, huffman, io, noise as noise_lib, parallel, sparse_optim, train, windows
 from ace_jax.data.corpus import CorpusOptions, EncodedCorpus, load_corpus
 from ace_jax.data.registry import resolve
 from ace_jax.errors import AceJaxError
@@ -44,6 +44,7 @@ class WordConfig:
     pairs: int | None = None  # a budget of positive pairs instead of epochs
     learning_rate: float | None = None  # None: 0.025 skip-gram, 0.05 CBOW (word2vec.c)
     min_learning_rate: float = 1e-4  # as a fraction of the start, word2vec.c's floor
+    optimizer: str = "sgd"  # sgd | adagrad | adam (lazy: per-row state, only touched rows move); the rate decays for all
     chunk: int = 512  # raw tokens per step; larger batches sum more gradients into hot rows and lose ρ
     game: train.GameConfig = train.GameConfig()
     gen_dim: int = 32
@@ -67,6 +68,7 @@ class WordConfig:
             (self.chunk >= 2 * self.window + 1, "chunk must hold at least one full window"),
             (self.gen_bias in ("noise", "zero"), f"gen_bias must be noise or zero, not {self.gen_bias!r}"),
             (self.sample >= 0, "sample must be non-negative"),
+            (self.optimizer in ("sgd", "adagrad", "adam"), f"optimizer must be sgd, adagrad or adam, not {self.optimizer!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -101,7 +103,17 @@ class Setup:
     huffman: train.HuffmanTables | None
     total_steps: int
     step_fn: Callable
-    initial_state: train.TrainState
+    initial_state: train.TrainState  # on the host, without padding: what checkpoints hold
+    mesh: jax.sharding.Mesh
+    row_shards: int
+
+    def place(self, state: train.TrainState) -> train.TrainState:
+        """A host state (initial or loaded) -> global arrays on the mesh, tables padded to split evenly."""
+        state = parallel.pad_tables(state, self.row_shards)
+        return parallel.place(state, parallel.state_shardings(state, self.mesh))
+
+    def fetch(self, state: train.TrainState) -> train.TrainState:
+        return parallel.unpad_tables(parallel.fetch(state), self.initial_state)
 
 
 def set_learning_rate(opt_state, learning_rate):
@@ -109,8 +121,10 @@ def set_learning_rate(opt_state, learning_rate):
     return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate})
 
 
-def word_train_step(state, corpus, noise, huffman, *, config: WordConfig, epoch_steps: int, total_steps: int):
-    """Makes this step's examples on the device, decays the rate as word2vec does, plays one game step."""
+def word_train_step(state, corpus, noise, huffman, *, config: WordConfig, epoch_steps: int, total_steps: int,
+                    mesh: jax.sharding.Mesh):
+    """Makes this step's examples on the device, decays the rate as word2vec does, plays one game step.
+    Every device makes the (cheap) examples of the whole chunk; the game splits the centres over devices."""
     batch = windows.make_batch(corpus, state.step, chunk=config.chunk, window=config.window,
                                epoch_steps=epoch_steps, cbow=config.model == "cbow")
     progress = state.step / total_steps
@@ -121,12 +135,18 @@ def word_train_step(state, corpus, noise, huffman, *, config: WordConfig, epoch_
         progress = state.pairs / config.pairs
     rate = config.start_learning_rate * jnp.maximum(1.0 - progress, config.min_learning_rate)
     state = state.replace(opt_state=set_learning_rate(state.opt_state, rate))
-    state, metrics = train.train_step(state, batch, noise, config=config.game, huffman=huffman)
+    state, metrics = train.train_step(state, batch, noise, config=config.game, huffman=huffman,
+                                      mesh=mesh)
     metrics["learning_rate"] = rate
     return state, metrics
 
 
-def build(config: WordConfig) -> Setup:
+def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -> Setup:
+    """devices: how many to split each step over (None: all, across hosts); row_shards: how many of
+    them split each embedding table by rows (the rest split the batch)."""
+    mesh = parallel.make_mesh(devices, row_shards)
+    if config.chunk % mesh.shape["data"]:
+        raise AceJaxError(f"chunk ({config.chunk}) must be a multiple of the data-parallel devices ({mesh.shape['data']})")
     options = CorpusOptions(min_count=config.min_count, max_vocab=config.max_vocab, normalize=config.normalize,
                             max_tokens=config.max_tokens)
     corpus = load_corpus(config.corpus, options)
@@ -150,25 +170,34 @@ def build(config: WordConfig) -> Setup:
         bias = noise.log_probs if config.gen_bias == "noise" else None
         gen_params = generator.init(k_gen, vocab_size, vocab_size, config.gen_dim, bias=bias)
         gen_tx = optax.adam(config.gen_learning_rate)
-    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=config.start_learning_rate)
     sparse = config.game.sparse_updates and config.game.sampler != "softmax"
+    if sparse and config.optimizer != "sgd":  # per-row state, read and written only where a step touches
+        tx = getattr(sparse_optim, config.optimizer)(config.start_learning_rate)
+    else:
+        tx = optax.inject_hyperparams(getattr(optax, config.optimizer))(learning_rate=config.start_learning_rate)
     state = train.create_train_state(k_game, params, tx, gen_params, gen_tx, sparse_updates=sparse)
     epoch_steps = windows.steps_per_epoch(len(corpus.tokens), config.chunk)
     total_steps = max(1, math.ceil(config.epochs * epoch_steps))
     if config.pairs is not None:
         total_steps = sys.maxsize  # the pair budget decides; the loop stops once it is spent
+    state = jax.device_get(state)
+    shardings = parallel.state_shardings(parallel.pad_tables(state, row_shards), mesh)
     step_fn = jax.jit(functools.partial(word_train_step, config=config, epoch_steps=epoch_steps,
-                                        total_steps=min(total_steps, 2**31 - 1)), donate_argnums=0)
-    return Setup(corpus, device_corpus, noise, tables, total_steps, step_fn, state)
+                                        total_steps=min(total_steps, 2**31 - 1), mesh=mesh),
+                      donate_argnums=0, out_shardings=(shardings, parallel.replicated(mesh)))
+    # The corpus, noise and Huffman tables are read by every device: replicated.
+    device_corpus, noise, tables = parallel.place((device_corpus, noise, tables), parallel.replicated(mesh))
+    return Setup(corpus, device_corpus, noise, tables, total_steps, step_fn, state, mesh, row_shards)
 
 
-def input_vectors(state: train.TrainState) -> np.ndarray:
-    return np.asarray(jax.device_get(state.params["in"]), np.float32)
+def input_vectors(setup: Setup, state: train.TrainState) -> np.ndarray:
+    vectors = parallel.fetch(state.params["in"])
+    return np.asarray(vectors[: len(setup.corpus.vocab)], np.float32)
 
 
-def save_checkpoint(path: Path, state: train.TrainState) -> None:
+def save_checkpoint(path: Path, host_state: train.TrainState) -> None:
     with io.atomic_write(path, "wb") as f:
-        f.write(flax.serialization.to_bytes(jax.device_get(state)))
+        f.write(flax.serialization.to_bytes(host_state))
 
 
 def load_checkpoint(path: Path, template: train.TrainState) -> train.TrainState:
@@ -273,6 +302,8 @@ def train_word_embeddings(
     resume: bool = False,
     stop_at_step: int | None = None,
     progress: bool = True,
+    devices: int | None = 1,
+    row_shards: int = 1,
 ) -> dict:
     """Trains, evaluates and writes a run folder; returns the final evaluation.
 
@@ -280,32 +311,49 @@ def train_word_embeddings(
     vectors.bin, eval.json and similarity.png. `stop_at_step` (or Ctrl-C) saves a checkpoint and stops;
     `resume=True` continues from it with the saved config and gives the same result as an unbroken run.
     A pair budget is checked at log steps; steps past it are no-ops (their pairs are masked out).
+    devices / row_shards: see `build`. In a multi-host run every process trains and only process 0 writes.
     """
     out = Path(out_dir)
+    writer = jax.process_index() == 0
     checkpoint_path, metrics_path = out / "checkpoint.msgpack", out / "metrics.jsonl"
     if resume:
         if not checkpoint_path.exists():
             raise AceJaxError(f"nothing to resume: {checkpoint_path} does not exist")
         config = WordConfig.from_json(json.loads((out / "config.json").read_text(encoding="utf-8")))
-    elif out.exists() and any(out.iterdir()):
+    elif writer and out.exists() and any(out.iterdir()):
         raise AceJaxError(f"{out} already exists and is not empty; pass --resume to continue it or choose another --out")
 
-    setup = build(config)  # reads the corpus and checks it before anything is written
+    setup = build(config, devices=devices, row_shards=row_shards)  # reads the corpus and checks it before anything is written
     for name in (*config.eval_sets, *config.final_sets, *(("analogy",) if config.analogy else ())):
         resolve(name)  # a missing evaluation file is reported now, not after training
     state = setup.initial_state
-    created = not out.exists()
+    created = writer and not out.exists()
     if resume:
         state = load_checkpoint(checkpoint_path, state)
-        truncate_metrics(metrics_path, int(state.step))
-    else:
+        if writer:
+            truncate_metrics(metrics_path, int(state.step))
+    elif writer:
         out.mkdir(parents=True, exist_ok=True)
         with io.atomic_write(out / "config.json") as f:
             json.dump(config.to_json(), f, indent=2)
         setup.corpus.vocab.to_file(out / "vocab.tsv")
+    state = setup.place(state)
+
+    def checkpoint():
+        host_state = setup.fetch(state)  # every process takes part when shards live on other hosts
+        if writer:
+            save_checkpoint(checkpoint_path, host_state)
+
+    def evaluate(sets, analogy):
+        vectors = input_vectors(setup, state)
+        return vectors, (evaluate_vectors(vectors, words, sets, analogy) if writer else {})
+
+    def record(entry):
+        if writer:
+            append_jsonl(metrics_path, entry)
 
     words = setup.corpus.vocab.words
-    line = ProgressLine(setup.total_steps, config.chunk) if progress else None
+    line = ProgressLine(setup.total_steps, config.chunk) if progress and writer else None
     budget = f"/{setup.total_steps}" if config.pairs is None else f" (pairs budget {config.pairs:,})"
     step, metrics = int(state.step), {}
     spent = False  # the pair budget, read from the device only at log steps (no host sync per step)
@@ -313,7 +361,7 @@ def train_word_embeddings(
         with stop_requests() as stop:
             while step < setup.total_steps and not spent:
                 if stop.is_set() or (stop_at_step is not None and step >= stop_at_step):
-                    save_checkpoint(checkpoint_path, state)
+                    checkpoint()
                     if stop.is_set():
                         raise AceJaxError(f"interrupted at step {step}; continue with --resume")
                     return {}
@@ -325,14 +373,14 @@ def train_word_embeddings(
                         raise AceJaxError(f"the loss became {host['loss']} at step {step}; lower the learning rate")
                     pairs = float(state.pairs)
                     spent = config.pairs is not None and pairs >= config.pairs
-                    append_jsonl(metrics_path, {"step": step, "kind": "train", "total_pairs": pairs, **host})
+                    record({"step": step, "kind": "train", "total_pairs": pairs, **host})
                     if line:
                         line.update(step, host, pairs, budget)
                 if config.eval_every and step % config.eval_every == 0:
-                    scores = evaluate_vectors(input_vectors(state), words, config.eval_sets, analogy=False)
-                    append_jsonl(metrics_path, {"step": step, "kind": "eval", "pairs": float(state.pairs), **scores})
+                    _, scores = evaluate(config.eval_sets, analogy=False)
+                    record({"step": step, "kind": "eval", "pairs": float(state.pairs), **scores})
                 if config.checkpoint_every and step % config.checkpoint_every == 0:
-                    save_checkpoint(checkpoint_path, state)
+                    checkpoint()
     except BaseException:
         if created and not checkpoint_path.exists():
             shutil.rmtree(out, ignore_errors=True)  # a run that failed before its first checkpoint leaves nothing
@@ -341,12 +389,13 @@ def train_word_embeddings(
         if line:
             line.close()
 
-    save_checkpoint(checkpoint_path, state)
-    vectors = input_vectors(state)
+    checkpoint()
+    vectors, scores = evaluate(config.eval_sets, analogy=False)
+    if not writer:
+        return {}
     io.save_word2vec(out / "vectors.txt", words, vectors, binary=False)
     io.save_word2vec(out / "vectors.bin", words, vectors, binary=True)
-    scores = evaluate_vectors(vectors, words, config.eval_sets, analogy=False)
-    append_jsonl(metrics_path, {"step": step, "kind": "eval", "pairs": float(state.pairs), **scores})
+    record({"step": step, "kind": "eval", "pairs": float(state.pairs), **scores})
     final = evaluate_vectors(vectors, words, config.final_sets, analogy=config.analogy)
     final["pairs"], final["steps"] = float(state.pairs), step
     with io.atomic_write(out / "eval.json") as f:

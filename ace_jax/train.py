@@ -7,8 +7,9 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
 
-from ace_jax import generator, losses, noise as noise_lib, reinforce
+from ace_jax import generator, losses, noise as noise_lib, reinforce, sparse_optim
 from ace_jax.scorers import skipgram
 
 # One shared transform for "no generator": states built alike must have equal tree structures,
@@ -94,30 +95,37 @@ class TrainState(flax.struct.PyTreeNode):
     step: jax.Array  # int32 scalar: steps taken; folded into `key` so every step draws fresh randomness
     key: jax.Array  # the base PRNG key of the game (never split in place)
     params: Any  # discriminator tables {"in": [V, d], "out": [V_out, d]}
-    opt_state: optax.OptState  # discriminator optimiser state
+    opt_state: Any  # discriminator optimiser state (optax's, or a sparse_optim.RowState)
     gen_params: Any  # generator tables ({} when the sampler has no generator)
     gen_opt_state: optax.OptState  # generator optimiser state
     baseline: jax.Array  # float32 scalar: moving average of the generator's reward
     pairs: jax.Array  # float32 scalar: positive pairs trained on so far (float32 counts exactly to 2**24, then to 1 part in 1e7)
-    tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+    tx: optax.GradientTransformation | sparse_optim.RowOptimizer = flax.struct.field(pytree_node=False)
     gen_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
 
 
 def create_train_state(
     key: jax.Array,
     params: Any,
-    tx: optax.GradientTransformation,
+    tx: optax.GradientTransformation | sparse_optim.RowOptimizer,
     gen_params: Any = None,
     gen_tx: optax.GradientTransformation | None = None,
     *,
     sparse_updates: bool = True,
 ) -> TrainState:
-    """Builds the state of both players. With sparse updates the discriminator's transform sees
-    gradients of the gathered rows only, so it must keep no per-parameter state (SGD with a schedule)."""
+    """Builds the state of both players.
+
+    With sparse updates the discriminator's optimiser sees gradients of the gathered rows only: an optax
+    transform must then keep no per-parameter state (SGD with a schedule), and a row optimiser
+    (sparse_optim.sgd, adagrad, adam) keeps per-row state. Row optimisers need sparse updates.
+    """
     opt_state = tx.init(params)
-    if sparse_updates and any(jnp.ndim(leaf) > 0 for leaf in jax.tree_util.tree_leaves(opt_state)):
-        raise ValueError("sparse updates need an optimiser without per-parameter state (e.g. optax.sgd); "
-                         "set sparse_updates=False for adam/adagrad/momentum")
+    if isinstance(tx, sparse_optim.RowOptimizer):
+        if not sparse_updates:
+            raise ValueError("a sparse_optim row optimiser needs sparse_updates=True; use its optax twin for dense updates")
+    elif sparse_updates and any(jnp.ndim(leaf) > 0 for leaf in jax.tree_util.tree_leaves(opt_state)):
+        raise ValueError("sparse updates need an optimiser without per-parameter state (e.g. optax.sgd) or a "
+                         "sparse_optim row optimiser (adagrad, adam); or set sparse_updates=False")
     gen_params = {} if gen_params is None else gen_params
     gen_tx = NO_GENERATOR_TX if gen_tx is None else gen_tx
     return TrainState(
@@ -156,11 +164,14 @@ def apply_row_updates(table: jax.Array, ids: jax.Array, updates: jax.Array) -> j
     return table.at[jnp.maximum(ids, 0)].add(updates.astype(table.dtype))
 
 
-def update_discriminator(state: TrainState, loss_of_rows, query_ids, cand_ids, sparse: bool):
+def update_discriminator(state: TrainState, loss_of_rows, query_ids, cand_ids, sparse: bool, rows_sharding=None):
     """One discriminator update from a loss written over gathered rows.
 
-    loss_of_rows(query_rows, cand_rows) -> (loss, aux). Sparse: gradients of the rows, transformed,
-    then scatter-added. Dense: gradients of the whole tables through optax (the reference path).
+    loss_of_rows(query_rows, cand_rows) -> (loss, aux). Sparse: gradients of the rows, transformed
+    (by a row optimiser, after summing repeated ids), then scatter-added. Dense: gradients of the whole
+    tables through optax (the reference path). rows_sharding (many devices, batch split over them):
+    where the touched rows and their gradients go before the update, replicated, so every device
+    applies every row and a step moves rows between devices, never whole tables.
     """
     params = state.params
 
@@ -169,12 +180,19 @@ def update_discriminator(state: TrainState, loss_of_rows, query_ids, cand_ids, s
 
     if sparse:
         (loss, aux), row_grads = jax.value_and_grad(loss_of_rows, argnums=(0, 1), has_aux=True)(*gathered(params))
-        row_updates, opt_state = state.tx.update({"in": row_grads[0], "out": row_grads[1]}, state.opt_state)
-        params = {
-            **params,
-            "in": apply_row_updates(params["in"], query_ids, row_updates["in"]),
-            "out": apply_row_updates(params["out"], cand_ids, row_updates["out"]),
-        }
+        row_grads = {"in": row_grads[0], "out": row_grads[1]}
+        if rows_sharding is not None:
+            query_ids, cand_ids, row_grads = jax.lax.with_sharding_constraint((query_ids, cand_ids, row_grads), rows_sharding)
+        if isinstance(state.tx, sparse_optim.RowOptimizer):
+            ids, deltas, opt_state = state.tx.update({"in": query_ids, "out": cand_ids}, row_grads, state.opt_state)
+            params = sparse_optim.apply_updates(params, ids, deltas)
+        else:
+            row_updates, opt_state = state.tx.update(row_grads, state.opt_state)
+            params = {
+                **params,
+                "in": apply_row_updates(params["in"], query_ids, row_updates["in"]),
+                "out": apply_row_updates(params["out"], cand_ids, row_updates["out"]),
+            }
     else:
         (loss, aux), grads = jax.value_and_grad(lambda p: loss_of_rows(*gathered(p)), has_aux=True)(params)
         updates, opt_state = state.tx.update(grads, state.opt_state, params)
@@ -189,18 +207,25 @@ def train_step(
     *,
     config: GameConfig,
     huffman: HuffmanTables | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> tuple[TrainState, dict]:
     """One move of each player. Pure; jit it once with `config` bound and donate the state.
 
-    Returns the new state and a flat dict of scalar metrics.
+    Returns the new state and a flat dict of scalar metrics. With a ("data", ...) mesh the queries are
+    split over "data" (the generator's [B, V] logits with them) and XLA partitions the rest.
     """
+    rows_sharding = None
+    if mesh is not None:
+        split = NamedSharding(mesh, P("data"))
+        batch = jax.lax.with_sharding_constraint(batch, split)
+        rows_sharding = NamedSharding(mesh, P())
     key = jax.random.fold_in(state.key, state.step)
     k_noise, k_mix, k_gen = jax.random.split(key, 3)
     n_pairs = batch.mask.sum()
     metrics = {"pairs": n_pairs.astype(jnp.float32)}
 
     if config.sampler in ("softmax", "hs"):
-        params, opt_state, loss = update_discriminator_exact(state, batch, config, huffman)
+        params, opt_state, loss = update_discriminator_exact(state, batch, config, huffman, rows_sharding)
         metrics["loss"] = loss / jnp.maximum(n_pairs, 1)
         return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                              pairs=state.pairs + n_pairs), metrics
@@ -212,6 +237,8 @@ def train_step(
     if config.uses_generator:
         # The [B, V] logits are the generator's whole cost: computed once, with their VJP kept for its update.
         gen_logits, logits_vjp = jax.vjp(lambda p: generator.logits(p, batch.queries), state.gen_params)  # [B, V]
+        if mesh is not None:
+            gen_logits = jax.lax.with_sharding_constraint(gen_logits, split)
         generated = generator.sample(k_gen, gen_logits, num_pos * num_neg).reshape(negatives.shape)
         from_gen = jax.random.bernoulli(k_mix, 1.0 - config.noise_fraction, negatives.shape)
         negatives = jnp.where(from_gen, generated, negatives)
@@ -240,7 +267,8 @@ def train_step(
         return jnp.where(batch.mask, per_pair, 0.0).sum(), (pos, neg)
 
     params, opt_state, loss, (pos, neg) = update_discriminator(
-        state, discriminator_loss, batch.queries, candidates.reshape(num_queries, -1), config.sparse_updates)
+        state, discriminator_loss, batch.queries, candidates.reshape(num_queries, -1), config.sparse_updates,
+        rows_sharding)
     metrics["loss"] = loss / jnp.maximum(n_pairs, 1)
     metrics["false_negative_rate"] = masked_mean(false_neg, jnp.broadcast_to(batch.mask[..., None], false_neg.shape))
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, pairs=state.pairs + n_pairs)
@@ -297,9 +325,13 @@ def train_step(
     return new_state.replace(gen_params=gen_params, gen_opt_state=gen_opt_state, baseline=baseline), metrics
 
 
-def update_discriminator_exact(state: TrainState, batch: Batch, config: GameConfig, huffman: HuffmanTables | None):
+def update_discriminator_exact(state: TrainState, batch: Batch, config: GameConfig, huffman: HuffmanTables | None,
+                               rows_sharding=None):
     """Full softmax (dense over the vocabulary by nature) or hierarchical softmax (sparse over path nodes)."""
     if config.sampler == "softmax":
+        if isinstance(state.tx, sparse_optim.RowOptimizer):
+            raise ValueError("the full softmax updates whole tables: use an optax transform with sparse_updates=False")
+
         def loss_fn(params):
             logits = skipgram.score_all(params, batch.queries)  # [B, V]
             per_pair = jax.vmap(losses.softmax_cross_entropy, in_axes=(None, 1), out_axes=1)(
@@ -323,5 +355,5 @@ def update_discriminator_exact(state: TrainState, batch: Batch, config: GameConf
         return jnp.where(batch.mask, per_pair, 0.0).sum(), None
 
     params, opt_state, loss, _ = update_discriminator(
-        state, loss_of_rows, batch.queries, points.reshape(points.shape[0], -1), config.sparse_updates)
+        state, loss_of_rows, batch.queries, points.reshape(points.shape[0], -1), config.sparse_updates, rows_sharding)
     return params, opt_state, loss

@@ -42,7 +42,7 @@ def measure_ours(args, dim: int, sampler: str) -> dict:
     config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
                         window=5, game=GameConfig(sampler=sampler, negatives=5), chunk=args.chunk, seed=0)
     setup = build(config)
-    state, step = setup.initial_state, setup.step_fn
+    state, step = setup.place(setup.initial_state), setup.step_fn
     start = time.perf_counter()
     state, metrics = step(state, setup.device_corpus, setup.noise, setup.huffman)
     jax.block_until_ready(metrics)
@@ -61,7 +61,7 @@ def measure_ours(args, dim: int, sampler: str) -> dict:
     while done < setup.total_steps:  # finish the epoch, so ρ is of a whole run
         state, metrics = step(state, setup.device_corpus, setup.noise, setup.huffman)
         done += 1
-    scores = evaluate_all(input_vectors(state), setup.corpus.vocab.words, QUALITY_SETS, analogy=False)
+    scores = evaluate_all(input_vectors(setup, state), setup.corpus.vocab.words, QUALITY_SETS, analogy=False)
     words_s, pairs_s = (float(np.median(column)) for column in zip(*windows))
     return dict(tool="ace_jax", sampler=sampler, dim=dim, compile_s=compile_s, words_per_s=words_s,
                 pairs_per_s=pairs_s, negatives_per_s=pairs_s * 5, host_peak_mib=peak_host_mib(),

@@ -36,7 +36,7 @@ def zipf_corpus(path: str, vocab_size: int, tokens: int, seed: int = 0) -> None:
 
 def median_step_seconds(config: WordConfig, steps: int, repeats: int) -> float:
     setup = build(config)
-    state, step = setup.initial_state, setup.step_fn
+    state, step = setup.place(setup.initial_state), setup.step_fn
     state, _ = step(state, setup.device_corpus, setup.noise, setup.huffman)  # compile
     jax.block_until_ready(state.params)
     times = []

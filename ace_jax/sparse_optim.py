@@ -1,0 +1,113 @@
+"""Row-sparse optimisers: SGD, Adagrad and lazy Adam that read and write only the rows a step touched."""
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+# Where padding ids (−1) and unused slots of the unique-id buffer point: past the end of any table, so
+# scatters with mode="drop" skip them. A negative index would wrap around to the last row instead.
+DROPPED = jnp.iinfo(jnp.int32).max
+
+
+class RowState(NamedTuple):
+    hyperparams: dict  # {"learning_rate": float32 []}; set it between steps, as with optax.inject_hyperparams
+    count: jax.Array  # int32 []: steps taken; Adam's bias correction uses it for every row
+    rows: dict  # per table name, a tuple of statistics shaped like the table (empty for SGD)
+
+
+class RowOptimizer(NamedTuple):
+    """A pair of pure functions, as optax's GradientTransformation.
+
+    init(params) -> RowState, params a dict of tables [V, d].
+    update(ids, grads, state) -> (unique_ids, deltas, state): ids {name: [...] int32, −1 padding} and
+      grads {name: [..., d]} for the gathered rows; unique_ids {name: [N]} (DROPPED-padded) and deltas
+      {name: [N, d]}, to be added with `apply_updates`.
+    """
+
+    init: Callable[[Any], RowState]
+    update: Callable[[dict, dict, RowState], tuple[dict, dict, RowState]]
+
+
+def sum_duplicates(ids: jax.Array, grads: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """A row's gradient is the sum over its occurrences: ids [...], grads [..., d] -> ([N], [N, d]).
+
+    Static shapes: N = ids.size unique slots, sorted, the unused ones and padding set to DROPPED.
+    """
+    ids = jnp.where(ids < 0, DROPPED, ids).reshape(-1)  # [N]
+    grads = grads.reshape(ids.shape[0], -1)  # [N, d]
+    unique, slot = jnp.unique(ids, size=ids.shape[0], fill_value=DROPPED, return_inverse=True)
+    return unique, jax.ops.segment_sum(grads, slot, num_segments=ids.shape[0])
+
+
+def apply_updates(params: dict, ids: dict, deltas: dict) -> dict:
+    """Adds each delta to its row; DROPPED ids are skipped."""
+    return {**params, **{name: params[name].at[ids[name]].add(deltas[name].astype(params[name].dtype), mode="drop")
+                         for name in ids}}
+
+
+def row_optimizer(learning_rate: float, init_row, update_row) -> RowOptimizer:
+    """Lifts a per-row rule to tables: sums duplicates, gathers the rows' statistics, scatters them back.
+
+    init_row(table) -> tuple of statistics shaped like the table.
+    update_row(grads [N, d], stats (tuple of [N, d]), count) -> (direction [N, d], new stats); the
+      delta is −learning_rate · direction, as optax's scale_by_learning_rate.
+    """
+
+    def init(params):
+        return RowState(hyperparams={"learning_rate": jnp.asarray(learning_rate, jnp.float32)},
+                        count=jnp.zeros((), jnp.int32),
+                        rows={name: init_row(table) for name, table in params.items()})
+
+    def update(ids, grads, state):
+        count = state.count + 1
+        unique_ids, deltas, rows = {}, {}, dict(state.rows)
+        for name in ids:
+            unique_ids[name], summed = sum_duplicates(ids[name], grads[name])
+            # DROPPED clamps to the last row on the gather; what is computed from it is dropped on the scatter.
+            stats = tuple(s[unique_ids[name]] for s in state.rows[name])
+            direction, stats = update_row(summed, stats, count)
+            deltas[name] = -state.hyperparams["learning_rate"] * direction
+            rows[name] = tuple(s.at[unique_ids[name]].set(new, mode="drop")
+                               for s, new in zip(state.rows[name], stats))
+        return unique_ids, deltas, RowState(state.hyperparams, count, rows)
+
+    return RowOptimizer(init, update)
+
+
+def sgd(learning_rate: float) -> RowOptimizer:
+    return row_optimizer(learning_rate, lambda table: (), lambda g, stats, count: (g, ()))
+
+
+def adagrad(learning_rate: float, initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> RowOptimizer:
+    """optax.adagrad, with the same defaults and formula: g / sqrt(G + eps), G starting at 0.1.
+
+    Equal to the dense optax.adagrad: a row no id touches has zero gradient there, so neither its
+    accumulator nor its value moves.
+    """
+
+    def update_row(g, stats, count):
+        (sum_of_squares,) = stats
+        sum_of_squares = g * g + sum_of_squares
+        return jnp.where(sum_of_squares > 0, jax.lax.rsqrt(sum_of_squares + eps), 0.0) * g, (sum_of_squares,)
+
+    return row_optimizer(learning_rate, lambda table: (jnp.full_like(table, initial_accumulator_value),), update_row)
+
+
+def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> RowOptimizer:
+    """Lazy Adam (TensorFlow's LazyAdam): a row's moments move only on steps whose ids include it.
+
+    The bias correction uses the global step count, as LazyAdam does, and eps sits outside the square
+    root as in optax.adam, so with every row touched every step this is optax.adam exactly. A row read
+    with zero gradient (e.g. a negative of a masked pair) counts as touched; padding ids (−1) do not.
+    """
+
+    def update_row(g, stats, count):
+        mu, nu = stats
+        mu = (1 - b1) * g + b1 * mu
+        nu = (1 - b2) * (g * g) + b2 * nu
+        mu_hat = mu / (1 - b1**count).astype(mu.dtype)
+        nu_hat = nu / (1 - b2**count).astype(nu.dtype)
+        return mu_hat / (jnp.sqrt(nu_hat) + eps), (mu, nu)
+
+    return row_optimizer(learning_rate, lambda table: (jnp.zeros_like(table), jnp.zeros_like(table)), update_row)
