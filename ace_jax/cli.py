@@ -50,6 +50,10 @@ def add_train_parser(commands) -> None:
     p.add_argument("--self-adv-temperature", type=float, default=1.0)
     p.add_argument("--gen-dim", type=int, default=32)
     p.add_argument("--gen-lr", type=float, default=1e-3)
+    p.add_argument("--generator", default="exact", choices=["exact", "pool", "kbgan"],
+                   help="g(y|x) over the whole vocabulary (exact), over --candidates noise draws shared by the batch "
+                        "(pool), or over --candidates noise draws per query (kbgan)")
+    p.add_argument("--candidates", type=int, default=1024, help="noise draws the pool/kbgan generator chooses among")
     p.add_argument("--baseline", default="moving-average", choices=["none", "moving-average", "self-critical"])
     p.add_argument("--entropy-weight", type=float, default=0.1)
     p.add_argument("--entropy-target", type=float, default=4.0)
@@ -92,7 +96,8 @@ def run_train(args) -> int:
         game = GameConfig(sampler=args.sampler, negatives=args.negatives, lam=args.lam, loss=args.loss,
                           self_adv_temperature=args.self_adv_temperature, baseline=args.baseline,
                           entropy_weight=args.entropy_weight, entropy_target=args.entropy_target,
-                          false_negatives=args.false_negatives, off_policy=args.off_policy)
+                          false_negatives=args.false_negatives, off_policy=args.off_policy,
+                          generator=args.generator, candidates=args.candidates)
     except ValueError as error:
         raise AceJaxError(str(error)) from None
     config = WordConfig(

@@ -24,6 +24,21 @@ def logits(params: dict, queries: jax.Array) -> jax.Array:
     return embed_queries(params["query"], queries) @ params["cand"].T + params["bias"][None, :]
 
 
+def candidate_logits(params: dict, queries: jax.Array, candidates: jax.Array, log_q: jax.Array) -> jax.Array:
+    """The generator restricted to noise draws: [B, n] logits a_x · b_y + c_y − log q(y) over candidates
+    [n] (one pool shared by the batch) or [B, n] (per query, KBGAN-style), drawn from q.
+
+    Subtracting log q makes a softmax over draws from q estimate the full softmax (sampled softmax):
+    the cost is B·n·d instead of B·V·d, and the gradient reaches only the candidates' rows. A generator
+    started at c = log q picks uniformly among the draws, so its negatives start as the noise's.
+    """
+    query = embed_queries(params["query"], queries)  # [B, d]
+    offset = params["bias"][candidates] - log_q  # like candidates
+    if candidates.ndim == 1:
+        return query @ params["cand"][candidates].T + offset[None, :]  # [B, n]
+    return jnp.einsum("bd,bnd->bn", query, params["cand"][candidates]) + offset
+
+
 def sample(key: jax.Array, logits: jax.Array, num: int, block: int = 128) -> jax.Array:
     """Draws `num` ids per row exactly from softmax(logits): [B, V] -> [B, num] int32.
 

@@ -17,6 +17,7 @@ from ace_jax.scorers import skipgram
 NO_GENERATOR_TX = optax.identity()
 SAMPLERS = ("ns", "nce", "self-adv", "adv", "ace", "softmax", "hs")
 BASELINES = ("none", "moving-average", "self-critical")
+GENERATORS = ("exact", "pool", "kbgan")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,10 @@ class GameConfig:
     negatives: K, negatives scored per positive pair, whatever their source.
     lam: ACE's λ, the probability that a negative comes from the noise rather than the generator.
     loss: per-negative discriminator loss, logistic (word2vec) or hinge with `margin`.
+    generator: how g(y|x) is computed. exact: softmax over the whole vocabulary ([B, V] per step);
+      pool: over `candidates` noise draws shared by the batch; kbgan: over `candidates` noise draws of
+      each query's own (KBGAN-style). The last two subtract log q (see generator.candidate_logits), and
+      their entropy, and so the entropy target, is over the candidates (at most log candidates).
     """
 
     sampler: str = "ns"
@@ -45,6 +50,8 @@ class GameConfig:
     off_policy: bool = False
     importance_clip: float = 10.0
     sparse_updates: bool = True
+    generator: str = "exact"
+    candidates: int = 1024
 
     def __post_init__(self):
         checks = [
@@ -56,6 +63,10 @@ class GameConfig:
             (0.0 <= self.baseline_decay < 1.0, "baseline_decay must lie in [0, 1)"),
             (not (self.sampler == "nce" and self.loss != "logistic"), "nce needs the logistic loss"),
             (self.false_negatives in ("pair", "window"), "false_negatives must be pair or window"),
+            (self.generator in GENERATORS, f"generator must be one of {', '.join(GENERATORS)}, not {self.generator!r}"),
+            (self.candidates >= 2, f"candidates must be at least 2, not {self.candidates}"),
+            (not (self.off_policy and self.generator != "exact"),
+             "the off-policy term needs g(y|x) of noise draws: use it with the exact generator"),
         ]
         for ok, message in checks:
             if not ok:
@@ -220,7 +231,7 @@ def train_step(
         batch = jax.lax.with_sharding_constraint(batch, split)
         rows_sharding = NamedSharding(mesh, P())
     key = jax.random.fold_in(state.key, state.step)
-    k_noise, k_mix, k_gen = jax.random.split(key, 3)
+    k_noise, k_mix, k_gen, k_pool = jax.random.split(key, 4)
     n_pairs = batch.mask.sum()
     metrics = {"pairs": n_pairs.astype(jnp.float32)}
 
@@ -235,13 +246,25 @@ def train_step(
     negatives = noise_lib.sample(noise, k_noise, (num_queries, num_pos, num_neg))  # [B, J, K]
     from_gen = jnp.zeros(negatives.shape, bool)
     if config.uses_generator:
-        # The [B, V] logits are the generator's whole cost: computed once, with their VJP kept for its update.
-        gen_logits, logits_vjp = jax.vjp(lambda p: generator.logits(p, batch.queries), state.gen_params)  # [B, V]
+        # The logits ([B, V], or [B, n] over candidates) are the generator's whole cost: computed once,
+        # with their VJP kept for its update. `picks` index them: ids (exact) or candidate slots.
+        if config.generator == "exact":
+            draws = None
+            logits_fn = lambda p: generator.logits(p, batch.queries)  # noqa: E731
+        else:
+            shape = (config.candidates,) if config.generator == "pool" else (num_queries, config.candidates)
+            draws = noise_lib.sample(noise, k_pool, shape)
+            log_q = noise_lib.log_prob(noise, draws)
+            logits_fn = lambda p: generator.candidate_logits(p, batch.queries, draws, log_q)  # noqa: E731
+        gen_logits, logits_vjp = jax.vjp(logits_fn, state.gen_params)
         if mesh is not None:
             gen_logits = jax.lax.with_sharding_constraint(gen_logits, split)
-        generated = generator.sample(k_gen, gen_logits, num_pos * num_neg).reshape(negatives.shape)
+        picks = generator.sample(k_gen, gen_logits, num_pos * num_neg)  # [B, J·K]
+        generated = picks if draws is None else slots_to_ids(draws, picks)
         from_gen = jax.random.bernoulli(k_mix, 1.0 - config.noise_fraction, negatives.shape)
-        negatives = jnp.where(from_gen, generated, negatives)
+        negatives = jnp.where(from_gen, generated.reshape(negatives.shape), negatives)
+        # What the generator's log-probabilities are read at: its picks, and (exact only) the noise draws.
+        choices = jnp.where(from_gen, picks.reshape(negatives.shape), negatives if draws is None else 0)
 
     if config.false_negatives == "window":  # any observed positive of the query
         false_neg = ((negatives[..., None] == batch.positives[:, None, None, :])
@@ -284,6 +307,8 @@ def train_step(
     baseline = state.baseline
     if config.baseline == "self-critical":
         greedy = jnp.argmax(gen_logits, axis=-1)  # [B]
+        if draws is not None:
+            greedy = slots_to_ids(draws, greedy[:, None])[:, 0]
         greedy_score = jax.lax.stop_gradient(skipgram.score(state.params, batch.queries, greedy[:, None]))  # [B, 1]
         baseline = negative_terms(config, pos, jnp.broadcast_to(greedy_score[:, :, None], pos.shape + (1,)))[1]
     elif config.baseline == "none":
@@ -291,7 +316,7 @@ def train_step(
     row_valid = batch.mask.any(-1)  # [B]
 
     def generator_objective(logits):
-        log_probs = generator.log_prob(logits, negatives.reshape(num_queries, -1)).reshape(negatives.shape)
+        log_probs = generator.log_prob(logits, choices.reshape(num_queries, -1)).reshape(negatives.shape)
         surrogate = reinforce.reinforce_surrogate(log_probs, rewards, baseline, on_policy.astype(jnp.float32))
         if config.off_policy:
             # Noise draws estimate the same gradient when weighted by g(y|x) / p_nce(y).
@@ -323,6 +348,13 @@ def train_step(
         generated_fraction=masked_mean(from_gen, jnp.broadcast_to(batch.mask[..., None], from_gen.shape)),
     )
     return new_state.replace(gen_params=gen_params, gen_opt_state=gen_opt_state, baseline=baseline), metrics
+
+
+def slots_to_ids(draws: jax.Array, slots: jax.Array) -> jax.Array:
+    """Slots [B, m] of the generator's noise draws -> ids; draws [n] (a shared pool) or [B, n] (per query)."""
+    if draws.ndim == 1:
+        return draws[slots]
+    return jnp.take_along_axis(draws, slots, axis=1)
 
 
 def update_discriminator_exact(state: TrainState, batch: Batch, config: GameConfig, huffman: HuffmanTables | None,

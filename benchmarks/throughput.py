@@ -27,6 +27,12 @@ from ace_jax.evaluate.similarity import evaluate_all
 from ace_jax.train import GameConfig
 
 QUALITY_SETS = ("ws353", "rw")
+SAMPLERS = {  # name -> GameConfig settings; the ACE variants differ in how g(y|x) is computed
+    "ns": dict(sampler="ns"),
+    "ace": dict(sampler="ace"),
+    "ace-pool": dict(sampler="ace", generator="pool", candidates=1024),
+    "ace-kbgan": dict(sampler="ace", generator="kbgan", candidates=64, entropy_target=2.0),
+}
 
 
 def peak_host_mib() -> float:
@@ -40,7 +46,7 @@ def device_peak_mib() -> float | None:
 
 def measure_ours(args, dim: int, sampler: str) -> dict:
     config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
-                        window=5, game=GameConfig(sampler=sampler, negatives=5), chunk=args.chunk, seed=0)
+                        window=5, game=GameConfig(negatives=5, **SAMPLERS[sampler]), chunk=args.chunk, seed=0)
     setup = build(config)
     state, step = setup.place(setup.initial_state), setup.step_fn
     start = time.perf_counter()
@@ -92,7 +98,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-tokens", type=int, default=1_000_000, help="0: the whole corpus")
     p.add_argument("--max-vocab", type=int, default=0, help="0: every word above min_count 5")
     p.add_argument("--dims", default="100,300")
-    p.add_argument("--samplers", default="ns,ace")
+    p.add_argument("--samplers", default="ns,ace", help=", ".join(SAMPLERS))
     p.add_argument("--chunk", type=int, default=512)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--window-steps", type=int, default=200, help="steps per timed window")

@@ -256,7 +256,8 @@ def test_states_built_alike_share_a_tree_structure():
 
 def test_game_config_validation():
     for bad in (dict(sampler="gan"), dict(baseline="ema"), dict(loss="l2"), dict(negatives=0), dict(lam=1.5),
-                dict(baseline_decay=1.0), dict(sampler="nce", loss="hinge"), dict(false_negatives="query")):
+                dict(baseline_decay=1.0), dict(sampler="nce", loss="hinge"), dict(false_negatives="query"),
+                dict(generator="topk"), dict(candidates=1), dict(generator="pool", off_policy=True)):
         with pytest.raises(ValueError):
             train.GameConfig(**bad)
     assert train.GameConfig(sampler="adv").noise_fraction == 0.0
@@ -341,6 +342,52 @@ def test_a_step_without_pairs_leaves_the_generator_alone():
     new_state, _ = jitted_step(ACE)(state, empty, UNIGRAM)
     after = (new_state.gen_params, new_state.gen_opt_state, new_state.params, new_state.baseline)
     assert all(leaves_equal(before, after))
+
+
+# --- generators over noise candidates (pool, kbgan) ---
+
+def test_candidate_logits_by_hand():
+    params = {"query": jnp.array([[1.0, 0.0], [0.0, 2.0]]), "cand": jnp.array([[1.0, 1.0], [3.0, -1.0], [0.0, 0.5]]),
+              "bias": jnp.array([0.1, 0.2, 0.3])}
+    queries = jnp.array([0, 1])
+    shared, log_q = jnp.array([2, 0, 2]), jnp.log(jnp.array([0.5, 0.2, 0.5]))
+    # a_x · b_y + c_y − log q(y), row by row.
+    expected = np.array([[0.0 + 0.3, 1.0 + 0.1, 0.0 + 0.3], [1.0 + 0.3, 2.0 + 0.1, 1.0 + 0.3]]) - np.log([0.5, 0.2, 0.5])
+    np.testing.assert_allclose(generator.candidate_logits(params, queries, shared, log_q), expected, rtol=1e-6)
+    own = jnp.array([[1, 0], [2, 1]])
+    log_q_own = jnp.log(jnp.array([[0.2, 0.5], [0.5, 0.2]]))
+    expected_own = np.array([[3.0 + 0.2, 1.0 + 0.1], [1.0 + 0.3, -2.0 + 0.2]]) - np.log([[0.2, 0.5], [0.5, 0.2]])
+    np.testing.assert_allclose(generator.candidate_logits(params, queries, own, log_q_own), expected_own, rtol=1e-6)
+
+
+CANDIDATE_CONFIGS = [train.GameConfig(sampler="ace", negatives=NUM_NEG, generator=g, candidates=4) for g in ("pool", "kbgan")]
+
+
+@pytest.mark.parametrize("config", CANDIDATE_CONFIGS, ids=["pool", "kbgan"])
+def test_candidate_generators_start_uniform_over_the_draws_and_learn(config):
+    # Started at c = log q, the generator weighs its 4 noise draws alike: entropy log 4, whatever the draws.
+    state = make_state(config, random_params(), gen_bias=jnp.array(UNIGRAM.log_probs))  # a copy: the state is donated
+    for step in range(3):
+        before = snapshot(state.gen_params)
+        state, metrics = jitted_step(config)(state, SKIPGRAM_BATCH, UNIGRAM)
+        assert all(np.isfinite(v) for v in metrics.values()), metrics
+        if step == 0:
+            np.testing.assert_allclose(metrics["gen_entropy"], math.log(4), rtol=1e-5)
+        assert not all(leaves_equal(before, state.gen_params))
+    assert TRACES[config, "skipgram"] == 1
+
+
+def test_candidate_generators_pick_only_their_draws():
+    # Noise that always draws word 3: every candidate is 3, so every generated negative is 3 as well.
+    config = train.GameConfig(sampler="adv", negatives=NUM_NEG, generator="kbgan", candidates=4)
+    state = make_state(config, random_params())
+    params = snapshot(state.params)
+    queries, positives, mask = [0, 1], [[2, -1], [4, -1]], [[True, False], [True, False]]
+    new_state, metrics = jitted_step(config)(state, batch_of(queries, positives, mask), one_hot_noise(3))
+    expected, loss, _ = word2vec_update(params, queries, positives, mask, negative=3, num_neg=NUM_NEG, lr=LR,
+                                        rule=config.false_negatives)
+    np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
+    np.testing.assert_allclose(new_state.params["out"], expected["out"], rtol=1e-5, atol=1e-6)
 
 
 # --- jit and determinism ---
