@@ -5,17 +5,22 @@ import gzip
 import hashlib
 import lzma
 import os
+import string
 import subprocess
 import sys
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ace_jax.data import corpus
-from ace_jax.data.corpus import CorpusOptions, Vocab, list_files, load_corpus, normalize_text, read_tokens
+from ace_jax.data import corpus, word_ids
+from ace_jax.data.corpus import (
+    CorpusOptions, Vocab, list_files, load_corpus, normalize_text, read_blocks, read_tokens,
+)
 from ace_jax.data.registry import DATASETS, Dataset, resolve
+from ace_jax.data.word_ids import WordIds
 from ace_jax.errors import AceJaxError
 
 # Hand-counted: b x4, a x3, c x2, d x1; ties broken by word.
@@ -136,6 +141,91 @@ def test_max_tokens_uses_only_the_start_of_the_stream(tmp_path):
     assert encoded.n_raw_tokens == 4
     assert encoded.vocab.words == ["a", "b", "c"]
     assert encoded.tokens.tolist() == [0, 1, 2, 0]
+
+
+# Every case the fast path must get right: digits inside and around words, punctuation, case, non-ASCII
+# letters (each UTF-8 byte a space, even where str.lower() would give ASCII: Kelvin sign, dotted I),
+# blank and CRLF lines, <doc> lines and near misses, and words of 8, 9, 12, 13 and more letters,
+# some alike in their first 12 letters. "One" and "1" are the same word.
+TRICKY = (
+    '<doc id="7" url="http://en.wikipedia.org/wiki?curid=7" title="R2-D2 (1977)">\n'
+    "R2-D2 met C-3PO in 1977; one droid, 2 droids, 10 DROIDS!\n"
+    "\n   \n\t\n"
+    "Café naïve Ünïcödé straße 東京 \u212aelvin \u0130stanbul \uff21BC abc\r\n"
+    "a1b2c3 x9 0 00 007 one One ONE 1\n"
+    "</doc>\r\n"
+    "  <doc not at a line start</doc> </doc>x <docs> <doc\n"
+    "abcdefgh abcdefghi abcdefghijkl abcdefghijklm abcdefghijklmn\n"
+    "internationalization internationalisation internationalization Internationalization\n"
+    "antidisestablishmentarianism zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz abcdefghijkl abcdefgh\n"
+    "It's the end: the END, the end... the, THE; the\n"
+    "</doc>\n"
+    '<doc id="8" url="x" title="Two">\n'
+    "two 2 two 22 tWo the end a1b2c3 droids droids\n"
+    "</doc>"
+)
+_DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+
+
+def reference_encode(text: str, options: CorpusOptions) -> tuple[list[str], list[int], list[int], int]:
+    """Words, counts, ids and raw token count, the slow, plain way: per line, per character, with a Counter."""
+    lines = [line for line in text.split("\n") if not (line.startswith("<doc ") or line in ("</doc>", "</doc>\r"))]
+    if options.normalize:
+        spaced = "".join(
+            c.lower() if c in string.ascii_letters else f" {_DIGIT_WORDS[int(c)]} " if c in string.digits else " "
+            for c in "\n".join(lines)
+        )
+    else:
+        spaced = "\n".join(lines)
+    tokens = spaced.split()[: options.max_tokens]
+    counted = sorted(Counter(tokens).items(), key=lambda item: (-item[1], item[0]))
+    kept = [(word, count) for word, count in counted if count >= options.min_count][: options.max_vocab]
+    index = {word: i for i, (word, _) in enumerate(kept)}
+    ids = [index[token] for token in tokens if token in index]
+    return [word for word, _ in kept], [count for _, count in kept], ids, len(tokens)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        CorpusOptions(min_count=1),
+        CorpusOptions(min_count=2),
+        CorpusOptions(min_count=1, max_vocab=7),  # cuts through the four words counted 4: ties break by word
+        CorpusOptions(min_count=1, max_tokens=30),
+        CorpusOptions(min_count=2, max_vocab=5, max_tokens=60),
+        CorpusOptions(min_count=1, max_tokens=10**6),  # more than there are
+        CorpusOptions(min_count=1, normalize=False),
+    ],
+)
+def test_encoding_matches_reference(tmp_path, options):
+    words, counts, ids, n_raw = reference_encode(TRICKY, options)
+    encoded = load_corpus(write(tmp_path / "wiki_00", TRICKY), options, cache=False)
+    assert encoded.vocab.words == words
+    assert encoded.vocab.counts.tolist() == counts
+    assert encoded.tokens.tolist() == ids
+    assert encoded.n_raw_tokens == n_raw
+
+
+@pytest.mark.parametrize("block_bytes, piece_bytes", [(1, 1), (5, 3), (16, 1 << 20), (100, 7), (1 << 20, 1 << 20)])
+def test_word_ids_match_normalize_and_split_in_any_block(tmp_path, monkeypatch, block_bytes, piece_bytes):
+    monkeypatch.setattr(word_ids, "_PIECE_BYTES", piece_bytes)
+    path = write(tmp_path / "wiki_00", TRICKY * 3)
+    encoder = WordIds()
+    for block in read_blocks(path, block_bytes=block_bytes):
+        ids = encoder.encode(block)
+        assert ids.dtype == np.int32
+        assert [encoder.words[i] for i in ids] == normalize_text(block.decode("utf-8")).split()
+    assert len(set(encoder.words)) == len(encoder.words)
+
+
+@pytest.mark.parametrize("piece_bytes", [1, 4, 1 << 20])
+def test_word_ids_limit_keeps_the_first_words(monkeypatch, piece_bytes):
+    monkeypatch.setattr(word_ids, "_PIECE_BYTES", piece_bytes)
+    encoder = WordIds()
+    block = "Supercalifragilistic 42 x antidisestablishmentarianism y".encode()
+    ids = encoder.encode(block, limit=4)
+    assert [encoder.words[i] for i in ids] == ["supercalifragilistic", "four", "two", "x"]
+    assert "antidisestablishmentarianism" not in encoder.words
 
 
 def test_vocab_file_round_trip(tmp_path):
@@ -270,6 +360,15 @@ def test_resolve_real_ws353(monkeypatch):
     path = resolve("ws353", download=False)
     assert path == (Path(REAL_DATA_DIR) / "wordsim/faruqui/EN-WS-353-ALL.txt").absolute()
     assert len(path.read_text().splitlines()) == 353
+
+
+def test_word_ids_match_normalize_and_split_on_real_enwiki(monkeypatch):
+    require_real(DATASETS["enwiki-00"].relpath)
+    monkeypatch.setenv("ACE_JAX_DATA_DIR", REAL_DATA_DIR)
+    encoder = WordIds()
+    block = next(read_blocks(resolve("enwiki-00", download=False)))  # the first 4 MiB
+    ids = encoder.encode(block)
+    assert np.array(encoder.words, dtype=object)[ids].tolist() == normalize_text(block.decode("utf-8")).split()
 
 
 @pytest.mark.parametrize("name", sorted(n for n, d in DATASETS.items() if d.sha256))

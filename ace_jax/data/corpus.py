@@ -21,6 +21,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ace_jax.data.registry import cache_dir, resolve
+from ace_jax.data.word_ids import WordIds
 from ace_jax.errors import AceJaxError
 
 FORMAT_VERSION = 1  # bump when reading, normalising or the cache layout changes
@@ -30,10 +31,13 @@ _CORPUS_SUFFIXES = {"", ".txt", ".gz", ".bz2", ".xz", ".zip"}
 _ZIP_MEMBER_SUFFIXES = {"", ".txt"}
 _METADATA_PREFIXES = ("README", "MANIFEST", "SHA256SUMS", "LICENSE")
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-_READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, zlib.error, UnicodeDecodeError)
+_READ_ERRORS = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, zlib.error)
 
 # WikiExtractor wraps each article in a <doc id=... url=... title=...> line and a </doc> line.
-_DOC_LINE = re.compile(rb"^(?:<doc [^\n]*|</doc>\r?)$", re.MULTILINE)
+# Means ^(?:<doc [^\n]*|</doc>\r?)$ but starts with a literal "<", so re scans for it at memchr
+# speed instead of trying every position: 0.08 s instead of 0.4 s on enwiki-00's 98 MiB.
+# The lookbehind, after the "<", asks that the "<" open a line.
+_DOC_LINE = re.compile(rb"<(?<![^\n]<)(?:doc [^\n]*|/doc>\r?$)", re.MULTILINE)
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _DIGIT_REPLACEMENTS = [(str(digit).encode(), f" {word} ".encode()) for digit, word in enumerate(_DIGIT_WORDS)]
 
@@ -160,14 +164,28 @@ def read_tokens(
     path: str | os.PathLike, *, normalize: bool = True, block_bytes: int = BLOCK_BYTES
 ) -> Iterator[list[str]]:
     """Yield the tokens of one file, block by block; WikiExtractor <doc> lines are dropped."""
+    for block in read_blocks(path, block_bytes=block_bytes):
+        try:
+            tokens = _normalize_bytes(block).split() if normalize else block.decode("utf-8").split()
+        except UnicodeDecodeError as exc:
+            raise _read_error(path, exc) from None
+        yield tokens
+
+
+def read_blocks(path: str | os.PathLike, *, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """Yield the bytes of one file in blocks that end between words; WikiExtractor <doc> lines are dropped."""
     path = Path(path)
     try:
         for stream in _open_streams(path):
             with stream:
                 for block in _read_blocks(stream, block_bytes):
-                    yield _tokenize(block, normalize)
+                    yield _DOC_LINE.sub(b"", block)
     except _READ_ERRORS as exc:
-        raise AceJaxError(f"cannot read {path}: {exc}; is it complete, uncorrupted UTF-8 text?") from None
+        raise _read_error(path, exc) from None
+
+
+def _read_error(path: str | os.PathLike, exc: Exception) -> AceJaxError:
+    return AceJaxError(f"cannot read {path}: {exc}; is it complete, uncorrupted UTF-8 text?")
 
 
 def _open_streams(path: Path) -> Iterator[BinaryIO]:
@@ -205,46 +223,53 @@ def _read_blocks(stream: BinaryIO, block_bytes: int) -> Iterator[bytes]:
         yield carry
 
 
-def _tokenize(block: bytes, normalize: bool) -> list[str]:
-    block = _DOC_LINE.sub(b"", block)
-    if normalize:
-        return _normalize_bytes(block).split()
-    return block.decode("utf-8").split()
-
-
-class _FirstSeenIds(dict):
-    """word -> id in order of first appearance; a lookup of a new word assigns the next id."""
+class _SplitIds(dict):
+    """word -> id for plain str.split() tokens in order of first appearance; WordIds' interface."""
 
     def __missing__(self, word: str) -> int:
         self[word] = len(self)
         return self[word]
 
+    @property
+    def words(self) -> list[str]:
+        return list(self)
+
+    def encode(self, block: bytes, limit: int | None = None) -> np.ndarray:
+        tokens = block.decode("utf-8").split()[:limit]
+        return np.fromiter(map(self.__getitem__, tokens), dtype=np.int32, count=len(tokens))  # [N]
+
 
 def encode_files(files: Sequence[Path], options: CorpusOptions, *, source: str) -> EncodedCorpus:
-    """Read, count and encode files in one pass, then renumber ids into vocabulary order."""
-    ids = _FirstSeenIds()
-    chunks = []  # int32 arrays of first-seen ids, one per block
+    """Read, count and encode files in one pass, then renumber ids into vocabulary order.
+
+    A normalised corpus goes through WordIds, which makes no Python str per token: on enwiki-00 it
+    takes 0.8 s where normalising to a str, str.split() and a dict lookup per token took about 4 s.
+    """
+    encoder = WordIds() if options.normalize else _SplitIds()
+    chunks = []  # [N_block] int32 encoder ids, words numbered as they are met, one array per block
     budget = options.max_tokens
-    blocks = (tokens for path in files for tokens in read_tokens(path, normalize=options.normalize))
-    for tokens in blocks:
+    blocks = ((path, block) for path in files for block in read_blocks(path))
+    for path, block in blocks:
+        try:
+            chunks.append(encoder.encode(block, budget))
+        except UnicodeDecodeError as exc:
+            raise _read_error(path, exc) from None
         if budget is not None:
-            tokens = tokens[:budget]
-            budget -= len(tokens)
-        chunks.append(np.fromiter(map(ids.__getitem__, tokens), dtype=np.int32, count=len(tokens)))
-        if budget == 0:
-            break
+            budget -= chunks[-1].size
+            if budget == 0:
+                break
     raw = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)  # [N_raw]
     if raw.size == 0:
         raise AceJaxError(f"corpus {source} has no tokens: check that {_name_files(files)} hold text")
-    counts = np.bincount(raw, minlength=len(ids))  # [V_seen]
-    words = list(ids)
+    words = encoder.words
+    counts = np.bincount(raw, minlength=len(words))  # [V_seen]
     order = _rank_words(words, counts, options.min_count, options.max_vocab)
     if not order:
         raise AceJaxError(
             f"no word of corpus {source} occurs {options.min_count} times or more "
-            f"({len(words)} distinct words in {raw.size} tokens); lower min_count"
+            f"({np.count_nonzero(counts)} distinct words in {raw.size} tokens); lower min_count"
         )
-    new_id = np.full(len(words), -1, dtype=np.int32)  # [V_seen] first-seen id -> vocabulary id
+    new_id = np.full(len(words), -1, dtype=np.int32)  # [V_seen] encoder id -> vocabulary id
     new_id[order] = np.arange(len(order), dtype=np.int32)
     encoded = new_id[raw]  # [N_raw]
     vocab = Vocab([words[i] for i in order], counts[order])
@@ -253,9 +278,9 @@ def encode_files(files: Sequence[Path], options: CorpusOptions, *, source: str) 
 
 def _rank_words(words: Sequence[str], counts: np.ndarray, min_count: int, max_vocab: int | None) -> list[int]:
     """Indices of the kept words: count >= min_count, by count descending then word, at most max_vocab."""
-    values = counts.tolist()
-    kept = np.flatnonzero(counts >= min_count).tolist()
-    return sorted(kept, key=lambda i: (-values[i], words[i]))[:max_vocab]
+    by_word = sorted(np.flatnonzero(counts >= min_count).tolist(), key=words.__getitem__)
+    by_count = np.argsort(-counts[by_word], kind="stable")  # stable: equal counts stay in word order
+    return np.asarray(by_word, dtype=np.int64)[by_count][:max_vocab].tolist()
 
 
 def _name_files(files: Sequence[Path]) -> str:
