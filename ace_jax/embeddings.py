@@ -169,7 +169,9 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
     if config.game.uses_generator:
         bias = noise.log_probs if config.gen_bias == "noise" else None
         gen_params = generator.init(k_gen, vocab_size, vocab_size, config.gen_dim, bias=bias)
-        gen_tx = optax.adam(config.gen_learning_rate)
+        # Candidate generators read a few rows per step: lazy Adam keeps their step free of [V, d_g] passes.
+        lazy = config.game.generator != "exact"
+        gen_tx = (sparse_optim.adam if lazy else optax.adam)(config.gen_learning_rate)
     sparse = config.game.sparse_updates and config.game.sampler != "softmax"
     if sparse and config.optimizer != "sgd":  # per-row state, read and written only where a step touches
         tx = getattr(sparse_optim, config.optimizer)(config.start_learning_rate)

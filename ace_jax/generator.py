@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 
-from ace_jax.scorers.skipgram import embed_queries
+from ace_jax.scorers.skipgram import combine_query, embed_queries
 
 
 def init(key: jax.Array, num_queries: int, num_candidates: int, dim: int, bias: jax.Array | None = None) -> dict:
@@ -19,24 +19,35 @@ def init(key: jax.Array, num_queries: int, num_candidates: int, dim: int, bias: 
     return {"query": query, "cand": cand, "bias": bias}
 
 
-def logits(params: dict, queries: jax.Array) -> jax.Array:
-    """queries: [B] int32, or [B, M] with −1 padding (mean of the rows, as CBOW) -> logits [B, V]."""
-    return embed_queries(params["query"], queries) @ params["cand"].T + params["bias"][None, :]
+def logits(params: dict, queries: jax.Array, matmul_dtype=jnp.float32) -> jax.Array:
+    """queries: [B] int32, or [B, M] with −1 padding (mean of the rows, as CBOW) -> logits [B, V].
+
+    One [B, d] x [d, V] product per batch; matmul_dtype=bfloat16 runs it on bf16 inputs with float32
+    accumulation (the fast path of GPU and TPU matrix units), the rest stays float32.
+    """
+    query = embed_queries(params["query"], queries).astype(matmul_dtype)
+    scores = jnp.matmul(query, params["cand"].astype(matmul_dtype).T, preferred_element_type=jnp.float32)
+    return scores + params["bias"][None, :]
 
 
-def candidate_logits(params: dict, queries: jax.Array, candidates: jax.Array, log_q: jax.Array) -> jax.Array:
-    """The generator restricted to noise draws: [B, n] logits a_x · b_y + c_y − log q(y) over candidates
-    [n] (one pool shared by the batch) or [B, n] (per query, KBGAN-style), drawn from q.
+def candidate_rows(params: dict, queries: jax.Array, draws: jax.Array) -> dict:
+    """The rows the candidate generators read: the queries' a rows, and b, c at the draws."""
+    return {"query": params["query"][jnp.maximum(queries, 0)], "cand": params["cand"][draws], "bias": params["bias"][draws]}
+
+
+def candidate_logits(rows: dict, query_mask: jax.Array, log_q: jax.Array) -> jax.Array:
+    """The generator restricted to noise draws: [B, n] logits a_x · b_y + c_y − log q(y) over draws
+    [n] (one pool shared by the batch) or [B, n] (per query, KBGAN-style), from `candidate_rows`.
 
     Subtracting log q makes a softmax over draws from q estimate the full softmax (sampled softmax):
-    the cost is B·n·d instead of B·V·d, and the gradient reaches only the candidates' rows. A generator
+    the cost is B·n·d instead of B·V·d, and the gradient reaches only the rows read. A generator
     started at c = log q picks uniformly among the draws, so its negatives start as the noise's.
     """
-    query = embed_queries(params["query"], queries)  # [B, d]
-    offset = params["bias"][candidates] - log_q  # like candidates
-    if candidates.ndim == 1:
-        return query @ params["cand"][candidates].T + offset[None, :]  # [B, n]
-    return jnp.einsum("bd,bnd->bn", query, params["cand"][candidates]) + offset
+    query = combine_query(rows["query"], query_mask)  # [B, d]
+    offset = rows["bias"] - log_q  # like the draws
+    if rows["cand"].ndim == 2:
+        return query @ rows["cand"].T + offset[None, :]  # [B, n]
+    return jnp.einsum("bd,bnd->bn", query, rows["cand"]) + offset
 
 
 def sample(key: jax.Array, logits: jax.Array, num: int, block: int = 128) -> jax.Array:

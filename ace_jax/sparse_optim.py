@@ -19,7 +19,7 @@ class RowState(NamedTuple):
 class RowOptimizer(NamedTuple):
     """A pair of pure functions, as optax's GradientTransformation.
 
-    init(params) -> RowState, params a dict of tables [V, d].
+    init(params) -> RowState, params a dict of tables [V, d] (or vectors [V], as a bias).
     update(ids, grads, state) -> (unique_ids, deltas, state): ids {name: [...] int32, −1 padding} and
       grads {name: [..., d]} for the gathered rows; unique_ids {name: [N]} (DROPPED-padded) and deltas
       {name: [N, d]}, to be added with `apply_updates`.
@@ -34,8 +34,9 @@ def sum_duplicates(ids: jax.Array, grads: jax.Array) -> tuple[jax.Array, jax.Arr
 
     Static shapes: N = ids.size unique slots, sorted, the unused ones and padding set to DROPPED.
     """
+    trailing = grads.shape[ids.ndim:]  # (d,) for a table, () for a vector such as a bias
     ids = jnp.where(ids < 0, DROPPED, ids).reshape(-1)  # [N]
-    grads = grads.reshape(ids.shape[0], -1)  # [N, d]
+    grads = grads.reshape((ids.shape[0],) + trailing)  # [N, d]
     unique, slot = jnp.unique(ids, size=ids.shape[0], fill_value=DROPPED, return_inverse=True)
     return unique, jax.ops.segment_sum(grads, slot, num_segments=ids.shape[0])
 

@@ -52,6 +52,7 @@ class GameConfig:
     sparse_updates: bool = True
     generator: str = "exact"
     candidates: int = 1024
+    gen_matmul_dtype: str = "float32"  # the exact generator's [B, V] product: float32 or bfloat16
 
     def __post_init__(self):
         checks = [
@@ -65,6 +66,7 @@ class GameConfig:
             (self.false_negatives in ("pair", "window"), "false_negatives must be pair or window"),
             (self.generator in GENERATORS, f"generator must be one of {', '.join(GENERATORS)}, not {self.generator!r}"),
             (self.candidates >= 2, f"candidates must be at least 2, not {self.candidates}"),
+            (self.gen_matmul_dtype in ("float32", "bfloat16"), "gen_matmul_dtype must be float32 or bfloat16"),
             (not (self.off_policy and self.generator != "exact"),
              "the off-policy term needs g(y|x) of noise draws: use it with the exact generator"),
         ]
@@ -112,7 +114,7 @@ class TrainState(flax.struct.PyTreeNode):
     baseline: jax.Array  # float32 scalar: moving average of the generator's reward
     pairs: jax.Array  # float32 scalar: positive pairs trained on so far (float32 counts exactly to 2**24, then to 1 part in 1e7)
     tx: optax.GradientTransformation | sparse_optim.RowOptimizer = flax.struct.field(pytree_node=False)
-    gen_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
+    gen_tx: optax.GradientTransformation | sparse_optim.RowOptimizer = flax.struct.field(pytree_node=False)
 
 
 def create_train_state(
@@ -120,7 +122,7 @@ def create_train_state(
     params: Any,
     tx: optax.GradientTransformation | sparse_optim.RowOptimizer,
     gen_params: Any = None,
-    gen_tx: optax.GradientTransformation | None = None,
+    gen_tx: optax.GradientTransformation | sparse_optim.RowOptimizer | None = None,
     *,
     sparse_updates: bool = True,
 ) -> TrainState:
@@ -248,15 +250,27 @@ def train_step(
     if config.uses_generator:
         # The logits ([B, V], or [B, n] over candidates) are the generator's whole cost: computed once,
         # with their VJP kept for its update. `picks` index them: ids (exact) or candidate slots.
+        # With a row optimiser (candidate generators only) the VJP is taken at the rows read, not at whole tables.
+        sparse_gen = isinstance(state.gen_tx, sparse_optim.RowOptimizer)
         if config.generator == "exact":
+            if sparse_gen:
+                raise ValueError("the exact generator reads every row: give it an optax transform")
             draws = None
-            logits_fn = lambda p: generator.logits(p, batch.queries)  # noqa: E731
+            matmul_dtype = jnp.dtype(config.gen_matmul_dtype)
+            gen_inputs, logits_fn = state.gen_params, lambda p: generator.logits(p, batch.queries, matmul_dtype)  # noqa: E731
         else:
             shape = (config.candidates,) if config.generator == "pool" else (num_queries, config.candidates)
             draws = noise_lib.sample(noise, k_pool, shape)
             log_q = noise_lib.log_prob(noise, draws)
-            logits_fn = lambda p: generator.candidate_logits(p, batch.queries, draws, log_q)  # noqa: E731
-        gen_logits, logits_vjp = jax.vjp(logits_fn, state.gen_params)
+
+            def rows_of(params):
+                return generator.candidate_rows(params, batch.queries, draws)
+
+            def logits_fn(x):
+                return generator.candidate_logits(x if sparse_gen else rows_of(x), batch.queries >= 0, log_q)
+
+            gen_inputs = rows_of(state.gen_params) if sparse_gen else state.gen_params
+        gen_logits, logits_vjp = jax.vjp(logits_fn, gen_inputs)
         if mesh is not None:
             gen_logits = jax.lax.with_sharding_constraint(gen_logits, split)
         picks = generator.sample(k_gen, gen_logits, num_pos * num_neg)  # [B, J·K]
@@ -330,12 +344,18 @@ def train_step(
 
     (gen_loss, gen_entropy), logit_grads = jax.value_and_grad(generator_objective, has_aux=True)(gen_logits)
     (gen_grads,) = logits_vjp(logit_grads)
-    gen_updates, gen_opt_state = state.gen_tx.update(gen_grads, state.gen_opt_state, state.gen_params)
-    gen_params = optax.apply_updates(state.gen_params, gen_updates)
     # A step with no pairs (past a pair budget) must leave the generator where it was, momentum included.
     moved = n_pairs > 0
-    gen_params, gen_opt_state = jax.tree_util.tree_map(
-        lambda new, old: jnp.where(moved, new, old), (gen_params, gen_opt_state), (state.gen_params, state.gen_opt_state))
+    if sparse_gen:
+        ids = {"query": batch.queries, "cand": draws, "bias": draws}
+        ids = {name: jnp.where(moved, i, -1) for name, i in ids.items()}  # −1: no row is touched
+        unique_ids, deltas, gen_opt_state = state.gen_tx.update(ids, gen_grads, state.gen_opt_state)
+        gen_params = sparse_optim.apply_updates(state.gen_params, unique_ids, deltas)
+    else:
+        gen_updates, gen_opt_state = state.gen_tx.update(gen_grads, state.gen_opt_state, state.gen_params)
+        gen_params = optax.apply_updates(state.gen_params, gen_updates)
+        gen_params, gen_opt_state = jax.tree_util.tree_map(
+            lambda new, old: jnp.where(moved, new, old), (gen_params, gen_opt_state), (state.gen_params, state.gen_opt_state))
     metrics["baseline"] = masked_mean(jnp.broadcast_to(baseline, rewards.shape), on_policy)  # the one used
     if config.baseline == "moving-average":
         baseline = reinforce.update_moving_average(state.baseline, rewards, on_policy, config.baseline_decay)

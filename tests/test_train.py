@@ -18,7 +18,7 @@ import numpy as np
 import optax
 import pytest
 
-from ace_jax import generator, huffman, noise, train, windows
+from ace_jax import generator, huffman, noise, sparse_optim, train, windows
 from ace_jax.scorers import skipgram
 
 VOCAB, DIM, NUM_NEG, LR = 6, 3, 2, 0.2
@@ -257,7 +257,8 @@ def test_states_built_alike_share_a_tree_structure():
 def test_game_config_validation():
     for bad in (dict(sampler="gan"), dict(baseline="ema"), dict(loss="l2"), dict(negatives=0), dict(lam=1.5),
                 dict(baseline_decay=1.0), dict(sampler="nce", loss="hinge"), dict(false_negatives="query"),
-                dict(generator="topk"), dict(candidates=1), dict(generator="pool", off_policy=True)):
+                dict(generator="topk"), dict(candidates=1), dict(generator="pool", off_policy=True),
+                dict(gen_matmul_dtype="float16")):
         with pytest.raises(ValueError):
             train.GameConfig(**bad)
     assert train.GameConfig(sampler="adv").noise_fraction == 0.0
@@ -344,6 +345,18 @@ def test_a_step_without_pairs_leaves_the_generator_alone():
     assert all(leaves_equal(before, after))
 
 
+def test_bf16_generator_logits_are_close_and_the_step_runs():
+    params = generator.init(jax.random.key(1), VOCAB, VOCAB, DIM, bias=jnp.array(UNIGRAM.log_probs))
+    params["cand"] = jax.random.normal(jax.random.key(2), params["cand"].shape)
+    queries = jnp.array([0, 3, 5])
+    full, half = generator.logits(params, queries), generator.logits(params, queries, jnp.bfloat16)
+    assert half.dtype == jnp.float32 and not np.array_equal(full, half)  # it did round
+    np.testing.assert_allclose(half, full, atol=2e-2)
+    config = train.GameConfig(sampler="ace", negatives=NUM_NEG, gen_matmul_dtype="bfloat16")
+    state, metrics = jitted_step(config)(make_state(config, random_params()), SKIPGRAM_BATCH, UNIGRAM)
+    assert all(np.isfinite(v) for v in metrics.values())
+
+
 # --- generators over noise candidates (pool, kbgan) ---
 
 def test_candidate_logits_by_hand():
@@ -353,11 +366,13 @@ def test_candidate_logits_by_hand():
     shared, log_q = jnp.array([2, 0, 2]), jnp.log(jnp.array([0.5, 0.2, 0.5]))
     # a_x · b_y + c_y − log q(y), row by row.
     expected = np.array([[0.0 + 0.3, 1.0 + 0.1, 0.0 + 0.3], [1.0 + 0.3, 2.0 + 0.1, 1.0 + 0.3]]) - np.log([0.5, 0.2, 0.5])
-    np.testing.assert_allclose(generator.candidate_logits(params, queries, shared, log_q), expected, rtol=1e-6)
+    rows = generator.candidate_rows(params, queries, shared)
+    np.testing.assert_allclose(generator.candidate_logits(rows, queries >= 0, log_q), expected, rtol=1e-6)
     own = jnp.array([[1, 0], [2, 1]])
     log_q_own = jnp.log(jnp.array([[0.2, 0.5], [0.5, 0.2]]))
     expected_own = np.array([[3.0 + 0.2, 1.0 + 0.1], [1.0 + 0.3, -2.0 + 0.2]]) - np.log([[0.2, 0.5], [0.5, 0.2]])
-    np.testing.assert_allclose(generator.candidate_logits(params, queries, own, log_q_own), expected_own, rtol=1e-6)
+    rows = generator.candidate_rows(params, queries, own)
+    np.testing.assert_allclose(generator.candidate_logits(rows, queries >= 0, log_q_own), expected_own, rtol=1e-6)
 
 
 CANDIDATE_CONFIGS = [train.GameConfig(sampler="ace", negatives=NUM_NEG, generator=g, candidates=4) for g in ("pool", "kbgan")]
@@ -375,6 +390,27 @@ def test_candidate_generators_start_uniform_over_the_draws_and_learn(config):
             np.testing.assert_allclose(metrics["gen_entropy"], math.log(4), rtol=1e-5)
         assert not all(leaves_equal(before, state.gen_params))
     assert TRACES[config, "skipgram"] == 1
+
+
+@pytest.mark.parametrize("generator_kind", ["pool", "kbgan"])
+def test_candidate_generators_row_updates_equal_dense(generator_kind):
+    """Row-sparse SGD on the rows read gives the generator the same tables as optax SGD on whole tables."""
+    config = train.GameConfig(sampler="ace", negatives=NUM_NEG, generator=generator_kind, candidates=4)
+
+    def run(gen_tx, batch):
+        gen_params = generator.init(jax.random.key(5), VOCAB, VOCAB, DIM, bias=jnp.array(UNIGRAM.log_probs))
+        gen_params["cand"] = 0.3 * jax.random.normal(jax.random.key(6), gen_params["cand"].shape)  # every row moves
+        state = train.create_train_state(jax.random.key(0), random_params(), TX, gen_params, gen_tx)
+        step = jax.jit(functools.partial(train.train_step, config=config), compiler_options=FAST_COMPILE)
+        for _ in range(2):
+            state, metrics = step(state, batch, UNIGRAM)
+        return snapshot((state.gen_params, state.params, metrics["gen_loss"]))
+
+    for layout, batch in (("skipgram", SKIPGRAM_BATCH), ("cbow", CBOW_BATCH)):
+        dense, sparse = run(optax.sgd(0.1), batch), run(sparse_optim.sgd(0.1), batch)
+        for a, b in zip(jax.tree_util.tree_leaves(dense), jax.tree_util.tree_leaves(sparse)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=layout)
+        assert not np.allclose(dense[0]["cand"], run(optax.sgd(0.0), batch)[0]["cand"])  # it did learn
 
 
 def test_candidate_generators_pick_only_their_draws():
