@@ -90,3 +90,20 @@ def s2net_pairwise_loss(sim_pos: jax.Array, sim_neg: jax.Array, gamma: float = 1
     References: Yih, Toutanova, Platt & Meek 2011 (S2Net), §3.2, eq. 3; γ = 10 as in the paper.
     """
     return jax.nn.softplus(-gamma * (sim_pos - sim_neg))
+
+
+def s2net_hinge_loss(sim_pos: jax.Array, sim_neg: jax.Array, margin: float = 0.5) -> jax.Array:
+    """max(0, m − Δ), Δ = sim(p1, q1) − sim(p2, q2): [...] -> [...]; `hinge_loss` with one negative.
+
+    Cosines put Δ in [−2, 2]; m = 0.5 is our choice, the paper gives no value.
+    References: Yih, Toutanova, Platt & Meek 2011 (S2Net), §3.2, the hinge variant of eq. 3.
+    """
+    return hinge_loss(sim_pos, sim_neg[..., None], margin)
+
+
+def s2net_squared_loss(sim: jax.Array, target: jax.Array) -> jax.Array:
+    """½ (y − sim)²: similarities [...] against labels y [...] (e.g. 1 similar, 0 or −1 not) -> [...].
+
+    References: Yih, Toutanova, Platt & Meek 2011 (S2Net), §3.2, the mean-squared-error objective.
+    """
+    return 0.5 * jnp.square(target - sim)
