@@ -54,6 +54,8 @@ def add_train_parser(commands) -> None:
                    help="g(y|x) over the whole vocabulary (exact), over --candidates noise draws shared by the batch "
                         "(pool), or over --candidates noise draws per query (kbgan)")
     p.add_argument("--candidates", type=int, default=1024, help="noise draws the pool/kbgan generator chooses among")
+    p.add_argument("--shared-negatives", action="store_true",
+                   help="one set of --negatives per centre word, shared by its contexts (fewer rows per step)")
     p.add_argument("--gen-bf16", action="store_true",
                    help="exact generator: its [B, V] product on bfloat16 inputs, float32 accumulation (for GPU/TPU)")
     p.add_argument("--baseline", default="moving-average", choices=["none", "moving-average", "self-critical"])
@@ -100,7 +102,8 @@ def run_train(args) -> int:
                           entropy_weight=args.entropy_weight, entropy_target=args.entropy_target,
                           false_negatives=args.false_negatives, off_policy=args.off_policy,
                           generator=args.generator, candidates=args.candidates,
-                          gen_matmul_dtype="bfloat16" if args.gen_bf16 else "float32")
+                          gen_matmul_dtype="bfloat16" if args.gen_bf16 else "float32",
+                          shared_negatives=args.shared_negatives)
     except ValueError as error:
         raise AceJaxError(str(error)) from None
     config = WordConfig(

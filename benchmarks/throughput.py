@@ -29,6 +29,7 @@ from ace_jax.train import GameConfig
 QUALITY_SETS = ("ws353", "rw")
 SAMPLERS = {  # name -> GameConfig settings; the ACE variants differ in how g(y|x) is computed
     "ns": dict(sampler="ns"),
+    "ns-shared": dict(sampler="ns", shared_negatives=True),
     "ace": dict(sampler="ace"),
     "ace-pool": dict(sampler="ace", generator="pool", candidates=1024),
     "ace-kbgan": dict(sampler="ace", generator="kbgan", candidates=64, entropy_target=2.0),

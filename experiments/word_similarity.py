@@ -32,6 +32,7 @@ METHODS = {  # name -> (label, GameConfig settings)
     "adv": ("skip-gram, ADV only (λ=0)", dict(sampler="adv")),
     "ace": ("skip-gram, ACE (λ=0.5)", dict(sampler="ace")),
     "self-adv": ("skip-gram, self-adversarial NS", dict(sampler="self-adv")),
+    "ns-shared": ("skip-gram, negative sampling, negatives shared by a centre's contexts", dict(sampler="ns", shared_negatives=True)),
     # The cheap generators of issue 3: entropy is over the candidates, so the target sits below log n.
     "ace-pool": ("skip-gram, ACE, pool generator (1024 shared draws)", dict(sampler="ace", generator="pool", candidates=1024)),
     "ace-kbgan": ("skip-gram, ACE, KBGAN-style generator (64 draws per query, H target 2)",

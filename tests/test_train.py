@@ -258,7 +258,7 @@ def test_game_config_validation():
     for bad in (dict(sampler="gan"), dict(baseline="ema"), dict(loss="l2"), dict(negatives=0), dict(lam=1.5),
                 dict(baseline_decay=1.0), dict(sampler="nce", loss="hinge"), dict(false_negatives="query"),
                 dict(generator="topk"), dict(candidates=1), dict(generator="pool", off_policy=True),
-                dict(gen_matmul_dtype="float16")):
+                dict(gen_matmul_dtype="float16"), dict(shared_negatives=True, false_negatives="pair")):
         with pytest.raises(ValueError):
             train.GameConfig(**bad)
     assert train.GameConfig(sampler="adv").noise_fraction == 0.0
@@ -355,6 +355,47 @@ def test_bf16_generator_logits_are_close_and_the_step_runs():
     config = train.GameConfig(sampler="ace", negatives=NUM_NEG, gen_matmul_dtype="bfloat16")
     state, metrics = jitted_step(config)(make_state(config, random_params()), SKIPGRAM_BATCH, UNIGRAM)
     assert all(np.isfinite(v) for v in metrics.values())
+
+
+# --- negatives shared by a query's positives ---
+
+SHARED_NS = train.GameConfig(sampler="ns", negatives=NUM_NEG, shared_negatives=True)
+
+
+def test_shared_negatives_step_is_word2vec_when_every_draw_is_the_same():
+    """With one-hot noise, every pair's negatives are the same word whether drawn per pair or per query."""
+    params = random_params()
+    queries, positives, mask = [0, 1], [[2, 3], [4, -1]], [[True, True], [True, False]]
+    new_state, metrics = jitted_step(SHARED_NS)(make_state(SHARED_NS, params), batch_of(queries, positives, mask),
+                                                one_hot_noise(5))
+    expected, loss, _ = word2vec_update(params, queries, positives, mask, negative=5, num_neg=NUM_NEG, lr=LR,
+                                        rule="window")
+    np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
+    np.testing.assert_allclose(new_state.params["in"], expected["in"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new_state.params["out"], expected["out"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("sampler", ["nce", "self-adv", "ace"])
+def test_shared_negatives_match_per_pair_negatives_under_one_hot_noise(sampler):
+    """The other samplers too (ace with λ = 1, so every negative is noise): shared = per pair."""
+    configs = [train.GameConfig(sampler=sampler, negatives=NUM_NEG, lam=1.0, shared_negatives=s) for s in (False, True)]
+    results = []
+    for config in configs:
+        state, metrics = jitted_step(config)(make_state(config, random_params()), SKIPGRAM_BATCH, one_hot_noise(5))
+        results.append(snapshot((state.params, metrics["loss"])))
+    for a, b in zip(*(jax.tree_util.tree_leaves(r) for r in results)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_shared_negatives_with_a_generator_run_and_compile_once():
+    config = train.GameConfig(sampler="ace", negatives=NUM_NEG, shared_negatives=True, baseline="self-critical")
+    state = make_state(config, random_params())
+    for _ in range(3):
+        before = snapshot(state.gen_params)
+        state, metrics = jitted_step(config)(state, SKIPGRAM_BATCH, UNIGRAM)
+        assert all(np.isfinite(v) for v in metrics.values()), metrics
+        assert not all(leaves_equal(before, state.gen_params))
+    assert TRACES[config, "skipgram"] == 1
 
 
 # --- generators over noise candidates (pool, kbgan) ---
