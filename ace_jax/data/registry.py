@@ -46,6 +46,24 @@ def _wordsim(name: str, filename: str, sha256: str, description: str) -> Dataset
     )
 
 
+_STSB_LICENSE = (
+    "scores CC BY-SA 4.0; each text source has its own terms (MSRpar and MSRvid: Microsoft "
+    "Research terms), see LICENSE.txt beside the files"
+)
+
+
+def _stsb(split: str, sha256: str, num_pairs: str) -> Dataset:
+    return Dataset(
+        name=f"stsb-{split}",
+        relpath=f"sts/stsbenchmark/sts-{split}.csv",
+        url=None,
+        sha256=sha256,
+        license=_STSB_LICENSE,
+        description=f"STS Benchmark {split} split, {num_pairs} sentence pairs scored 0-5; "
+        "tab-separated despite .csv, 7 or 9 columns, unbalanced quotes (read with QUOTE_NONE)",
+    )
+
+
 _ALL = [
     Dataset(
         name="enwiki",
@@ -130,6 +148,29 @@ _ALL = [
         license="Apache-2.0 (word2vec)",
         description="Google word2vec analogy set (Mikolov et al. 2013), 19,544 questions in 14 "
         "sections headed ': name'",
+    ),
+    Dataset(
+        name="stsb",
+        relpath="sts/stsbenchmark",
+        url=None,
+        sha256=None,
+        license=_STSB_LICENSE,
+        description="STS Benchmark (Cer et al. 2017): sts-train/dev/test.csv, 5,749/1,500/1,379 "
+        "sentence pairs scored 0-5 (checksummed as stsb-train, stsb-dev, stsb-test); no single file "
+        "to fetch: the official tarball is at ixa2.si.ehu.eus/stswiki, the staged copy is from "
+        "github.com/zhangzhenhu/Semantic-Texual-Similarity-Toolkits (data/stsbenchmark)",
+    ),
+    _stsb("train", "0f71910b59aa1ad973c5897f0791f3b0965a92b8f82b1a95f3eea9f4162fda82", "5,749"),
+    _stsb("dev", "5d7e944d8b02734b07bfdb5df67db3420c64bed153fcaa1ba47ad03480cf4234", "1,500"),
+    _stsb("test", "affe45928a66ee5a708531233c95b7dacbbdc57f974f002a3d32ea0180cf816a", "1,379"),
+    Dataset(
+        name="sick",
+        relpath="sick/SICK.txt",
+        url=None,  # no download address we could check; the staged copy is from github.com/kkalouli/SICK-processing
+        sha256="1539c2d059809b5bd40694e26d8121cc85b6b496f91c7b40f2fc83bbd7dcd957",
+        license="CC BY-NC-SA 3.0 (original distribution; not stated in the source repository)",
+        description="SICK (Marelli et al. 2014), 9,840 sentence pairs, relatedness 1-5; header, 12 "
+        "tab-separated columns, CRLF; SemEval_set splits TRAIN 4,439, TRIAL 495, TEST 4,906",
     ),
 ]
 
