@@ -13,20 +13,9 @@ from ace_jax.data.pairs import (
 )
 from ace_jax.data.registry import DATASETS
 from ace_jax.errors import AceJaxError
+from test_data import isolated_dirs, write  # noqa: F401 (the autouse fixture applies here too)
 
 REAL_DATA_DIR = os.environ.get("ACE_JAX_DATA_DIR")
-
-
-@pytest.fixture(autouse=True)
-def isolated_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("ACE_JAX_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("ACE_JAX_DATA_DIR", raising=False)
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.encode("utf-8"))
-    return path
 
 
 def pairs_with_scores(*scores: float) -> SentencePairs:
