@@ -257,32 +257,11 @@ def train_step(
     slot_valid = batch.mask.any(-1)[:, None, None] if config.shared_negatives else batch.mask[..., None]
     from_gen = jnp.zeros(negatives.shape, bool)
     if config.uses_generator:
-        # The logits ([B, V], or [B, n] over candidates) are the generator's whole cost: computed once,
-        # with their VJP kept for its update. `picks` index them: ids (exact) or candidate slots.
-        # With a row optimiser (candidate generators only) the VJP is taken at the rows read, not at whole tables.
         sparse_gen = isinstance(state.gen_tx, sparse_optim.RowOptimizer)
-        if config.generator == "exact":
-            if sparse_gen:
-                raise ValueError("the exact generator reads every row: give it an optax transform")
-            draws = None
-            matmul_dtype = jnp.dtype(config.gen_matmul_dtype)
-            gen_inputs, logits_fn = state.gen_params, lambda p: generator.logits(p, batch.queries, matmul_dtype)  # noqa: E731
-        else:
-            shape = (config.candidates,) if config.generator == "pool" else (num_queries, config.candidates)
-            draws = noise_lib.sample(noise, k_pool, shape)
-            log_q = noise_lib.log_prob(noise, draws)
-
-            def rows_of(params):
-                return generator.candidate_rows(params, batch.queries, draws)
-
-            def logits_fn(x):
-                return generator.candidate_logits(x if sparse_gen else rows_of(x), batch.queries >= 0, log_q)
-
-            gen_inputs = rows_of(state.gen_params) if sparse_gen else state.gen_params
-        gen_logits, logits_vjp = jax.vjp(logits_fn, gen_inputs)
+        draws, gen_logits, logits_vjp = generator_logits(state, batch, noise, k_pool, config, sparse_gen)
         if mesh is not None:
             gen_logits = jax.lax.with_sharding_constraint(gen_logits, split)
-        picks = generator.sample(k_gen, gen_logits, num_slots * num_neg)  # [B, S·K]
+        picks = generator.sample(k_gen, gen_logits, num_slots * num_neg)  # [B, S·K]: ids (exact) or slots of the draws
         generated = picks if draws is None else slots_to_ids(draws, picks)
         from_gen = jax.random.bernoulli(k_mix, 1.0 - config.noise_fraction, negatives.shape)
         negatives = jnp.where(from_gen, generated.reshape(negatives.shape), negatives)
@@ -395,6 +374,32 @@ def train_step(
         generated_fraction=masked_mean(from_gen, jnp.broadcast_to(slot_valid, from_gen.shape)),
     )
     return new_state.replace(gen_params=gen_params, gen_opt_state=gen_opt_state, baseline=baseline), metrics
+
+
+def generator_logits(state: TrainState, batch: Batch, noise: noise_lib.NoiseDistribution, key: jax.Array,
+                     config: GameConfig, sparse_gen: bool):
+    """The generator's logits, its whole cost, computed once with their VJP kept for its update.
+
+    Returns (draws, logits, vjp): exact: draws None, logits [B, V], the VJP at its parameters; pool /
+    kbgan: the noise draws [n] or [B, n], logits [B, n] over them, and the VJP at the rows read when
+    the generator's optimiser is a row optimiser (sparse_gen), else at its parameters.
+    """
+    if config.generator == "exact":
+        if sparse_gen:
+            raise ValueError("the exact generator reads every row: give it an optax transform")
+        dtype = jnp.dtype(config.gen_matmul_dtype)
+        return None, *jax.vjp(lambda p: generator.logits(p, batch.queries, dtype), state.gen_params)
+    shape = (config.candidates,) if config.generator == "pool" else (batch.positives.shape[0], config.candidates)
+    draws = noise_lib.sample(noise, key, shape)
+    log_q = noise_lib.log_prob(noise, draws)
+
+    def rows_of(params):
+        return generator.candidate_rows(params, batch.queries, draws)
+
+    def logits_of(x):
+        return generator.candidate_logits(x if sparse_gen else rows_of(x), batch.queries >= 0, log_q)
+
+    return draws, *jax.vjp(logits_of, rows_of(state.gen_params) if sparse_gen else state.gen_params)
 
 
 def slots_to_ids(draws: jax.Array, slots: jax.Array) -> jax.Array:
