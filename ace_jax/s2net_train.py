@@ -12,18 +12,22 @@ from ace_jax import generator, losses, reinforce
 from ace_jax.scorers import s2net
 from ace_jax.train import NO_GENERATOR_TX, masked_mean, self_adversarial_weights
 
-SAMPLERS = ("uniform", "in-batch", "self-adv", "ace")
+SAMPLERS = ("none", "uniform", "in-batch", "self-adv", "ace")
+LOSSES = ("logistic", "hinge", "mse")
+MASKED_LOGIT = -1e9  # finite, so a row with every candidate masked stays a (uniform) distribution
 
 
 @dataclasses.dataclass(frozen=True)
 class S2NetConfig:
     """How negatives are drawn and scored, and how the generator learns.
 
-    sampler: uniform (K candidates uniformly), in-batch (the batch's other positives), self-adv
-      (uniform draws weighted by K·softmax(α sim), Sun et al. 2019), ace (mixture of uniform and
-      the generator, Bose et al. 2018).
+    sampler: none (gold preferences only: the paper's S2Net), uniform (K candidates uniformly),
+      in-batch (the batch's other positives), self-adv (uniform draws weighted by K·softmax(α sim),
+      Sun et al. 2019), ace (mixture of uniform and the generator, Bose et al. 2018).
     negatives: K per (query, positive); in-batch uses min(K, B − 1) other positives.
     lam: ACE's λ, the probability that a negative slot is filled from uniform noise.
+    loss: logistic log(1 + exp(−γΔ)) or hinge max(0, m − Δ) of Δ = sim(better) − sim(worse); mse
+      ½(y − sim)² pointwise, with y the gold target, 1 for a mined query's positive, 0 for a negative.
     gamma: the pairwise logistic loss's scale (γ = 10 in the paper); margin: the hinge's.
     false_negative_penalty: a generator draw equal to the query's positive (or the query) earns
       −penalty instead of a loss, and is dropped from the discriminator's loss.
@@ -45,7 +49,7 @@ class S2NetConfig:
     def __post_init__(self):
         checks = [
             (self.sampler in SAMPLERS, f"sampler must be one of {', '.join(SAMPLERS)}, not {self.sampler!r}"),
-            (self.loss in ("logistic", "hinge"), f"loss must be logistic or hinge, not {self.loss!r}"),
+            (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}"),
             (self.negatives >= 1, f"negatives must be at least 1, not {self.negatives}"),
             (0.0 <= self.lam <= 1.0, f"lam must lie in [0, 1], not {self.lam}"),
             (0.0 <= self.baseline_decay < 1.0, f"baseline_decay must lie in [0, 1), not {self.baseline_decay}"),
@@ -73,6 +77,23 @@ class PairBatch(flax.struct.PyTreeNode):
     positive_weights: jax.Array
     positive_index: jax.Array
     query_index: jax.Array
+
+
+class GoldPairs(flax.struct.PyTreeNode):
+    """B text pairs with gold targets: ids1, weights1 [B, T1], ids2, weights2 [B, T2], target [B] (score rescaled to [0, 1])."""
+
+    ids1: jax.Array
+    weights1: jax.Array
+    ids2: jax.Array
+    weights2: jax.Array
+    target: jax.Array
+
+
+class Preferences(flax.struct.PyTreeNode):
+    """B gold preferences (data.pairs.preference_pairs): pair better[i] has a higher gold score than worse[i]."""
+
+    better: GoldPairs
+    worse: GoldPairs
 
 
 class Candidates(flax.struct.PyTreeNode):
@@ -126,17 +147,43 @@ def create_state(
 
 
 def pair_losses(config: S2NetConfig, sim_pos: jax.Array, sim_neg: jax.Array) -> jax.Array:
-    """The loss of each (query, positive, negative): sim_pos [B], sim_neg [B, K] -> [B, K]."""
+    """The loss of each (query, positive, negative): sim_pos [B], sim_neg [B, K] -> [B, K].
+
+    mse: the negative's own term ½ sim_neg² (target 0); the positive's term is the caller's.
+    """
+    if config.loss == "mse":
+        return losses.s2net_squared_loss(sim_neg, 0.0)
     if config.loss == "hinge":
         return losses.s2net_hinge_loss(jnp.broadcast_to(sim_pos[:, None], sim_neg.shape), sim_neg, config.margin)
     return losses.s2net_pairwise_loss(sim_pos[:, None], sim_neg, config.gamma)
 
 
+def gold_loss(config: S2NetConfig, params: dict, gold: Preferences) -> jax.Array:
+    """Mean over the B preferences of l(sim(better) − sim(worse)), or of the two pairs' squared errors (mse)."""
+    def sim(pairs: GoldPairs) -> jax.Array:
+        return s2net.score(params, pairs.ids1, pairs.weights1, pairs.ids2, pairs.weights2, config.activation)
+
+    sim_better, sim_worse = sim(gold.better), sim(gold.worse)
+    if config.loss == "mse":
+        per_pref = (losses.s2net_squared_loss(sim_better, gold.better.target)
+                    + losses.s2net_squared_loss(sim_worse, gold.worse.target))
+    else:
+        per_pref = pair_losses(config, sim_better, sim_worse[:, None])[:, 0]
+    return per_pref.mean()
+
+
 def generator_logits(gen_params: dict, batch: PairBatch, candidates: Candidates) -> jax.Array:
-    """g(n|q) = softmax_n((Gᵀf_q)·(Gᵀf_n)) over the C candidates: logits [B, C]."""
+    """g(n|q) = softmax_n((Gᵀf_q)·(Gᵀf_n)) over the C candidates: logits [B, C].
+
+    The query's own row and its positive's (where known) get logit MASKED_LOGIT, probability 0:
+    they are no negatives, and a generator that had to learn that from penalties would learn to
+    avoid every text near the query, the very negatives it should find.
+    """
     query = s2net.project(gen_params, batch.query_ids, batch.query_weights)  # [B, k_g]
     cands = s2net.project(gen_params, candidates.ids, candidates.weights)  # [C, k_g]
-    return query @ cands.T
+    rows = jnp.arange(candidates.ids.shape[0])
+    own = (rows[None, :] == batch.query_index[:, None]) | (rows[None, :] == batch.positive_index[:, None])  # [B, C]
+    return jnp.where(own, MASKED_LOGIT, query @ cands.T)
 
 
 def is_false_negative(neg_index: jax.Array, batch: PairBatch) -> jax.Array:
@@ -156,27 +203,37 @@ def in_batch_negatives(key: jax.Array, num_rows: int, num_neg: int) -> jax.Array
 
 
 def train_step(
-    state: S2NetState, batch: PairBatch, candidates: Candidates, *, config: S2NetConfig
+    state: S2NetState,
+    batch: PairBatch,
+    candidates: Candidates,
+    gold: Preferences | None = None,
+    *,
+    config: S2NetConfig,
 ) -> tuple[S2NetState, dict]:
     """One move of each player. Pure; jit it once with `config` bound.
 
-    Discriminator: mean over queries of Σ_k w_k l(sim(q, p) − sim(q, n_k)), w_k = 0 for a false
-    negative (is_false_negative), K·softmax(α sim) held fixed for self-adv, 1 otherwise.
+    Discriminator: gold_loss(gold) when gold preferences are given, plus (unless the sampler is
+    none, which ignores `batch`) the mean over queries of Σ_k w_k l(sim(q, p) − sim(q, n_k)) with
+    w_k = 0 for a false negative (is_false_negative), K·softmax(α sim) held fixed for self-adv,
+    1 otherwise (mse: ½(1 − sim(q, p))² + Σ_k w_k ½ sim(q, n_k)²).
     Generator (ace): REINFORCE on all B·K of its draws, whether or not the mixture used them, with
     reward l(q, p, n) under the discriminator before its move (−penalty for a false negative), the
     moving-average baseline, and entropy_weight · max(0, c − H).
     """
+    if config.sampler == "none" and gold is None:
+        raise ValueError("sampler none learns from gold preferences only; pass gold")
     key = jax.random.fold_in(state.key, state.step)
     k_noise, k_mix, k_gen = jax.random.split(key, 3)
     num_rows = batch.query_ids.shape[0]
     num_cands = candidates.ids.shape[0]
+    mined = config.sampler != "none"
     metrics = {}
 
     if config.sampler == "in-batch":
         others = in_batch_negatives(k_noise, num_rows, config.negatives)  # [B, K']
         neg_index = batch.positive_index[others]
         neg_ids, neg_weights = batch.positive_ids[others], batch.positive_weights[others]  # [B, K', Tp]
-    else:
+    elif mined:
         neg_index = jax.random.randint(k_noise, (num_rows, config.negatives), 0, num_cands, dtype=jnp.int32)
         if config.sampler == "ace":
             gen_logits, logits_vjp = jax.vjp(lambda p: generator_logits(p, batch, candidates), state.gen_params)
@@ -185,13 +242,14 @@ def train_step(
             neg_index = jnp.where(from_gen, picks, neg_index)
             metrics["generated_fraction"] = from_gen.mean()
         neg_ids, neg_weights = candidates.ids[neg_index], candidates.weights[neg_index]  # [B, K, Tc]
-    false_neg = is_false_negative(neg_index, batch)
-    keep = ~false_neg
+    if mined:
+        false_neg = is_false_negative(neg_index, batch)
+        keep = ~false_neg
 
     def project(params, ids, weights):
         return s2net.project(params, ids, weights, config.activation)
 
-    def discriminator_loss(params):
+    def mined_loss(params):
         query = project(params, batch.query_ids, batch.query_weights)  # [B, k]
         sim_pos = s2net.cosine(query, project(params, batch.positive_ids, batch.positive_weights))  # [B]
         sim_neg = s2net.cosine(query[:, None, :], project(params, neg_ids, neg_weights))  # [B, K]
@@ -199,16 +257,25 @@ def train_step(
         if config.sampler == "self-adv":
             weights = self_adversarial_weights(sim_neg, keep, config.self_adv_temperature)
         per_query = (weights * pair_losses(config, sim_pos, sim_neg)).sum(-1)  # [B]
+        if config.loss == "mse":
+            per_query += losses.s2net_squared_loss(sim_pos, 1.0)
         return per_query.mean(), (query, sim_pos, sim_neg)
 
-    (loss, (query, sim_pos, sim_neg)), grads = jax.value_and_grad(discriminator_loss, has_aux=True)(state.params)
+    def discriminator_loss(params):
+        parts = {}
+        if gold is not None:
+            parts["gold_loss"] = gold_loss(config, params, gold)
+        aux = None
+        if mined:
+            parts["mined_loss"], aux = mined_loss(params)
+        return sum(parts.values()), (parts, aux)
+
+    (loss, (parts, aux)), grads = jax.value_and_grad(discriminator_loss, has_aux=True)(state.params)
     updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
-    metrics.update(
-        loss=loss,
-        sim_pos=sim_pos.mean(),
-        sim_neg=masked_mean(sim_neg, keep),
-        false_negative_rate=false_neg.mean(),
-    )
+    metrics.update(loss=loss, **parts)
+    if mined:
+        query, sim_pos, sim_neg = aux
+        metrics.update(sim_pos=sim_pos.mean(), sim_neg=masked_mean(sim_neg, keep), false_negative_rate=false_neg.mean())
     new_state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state)
     if config.sampler != "ace":
         return new_state, metrics

@@ -112,7 +112,7 @@ def test_lsi_init_is_the_top_singular_subspace():
     a = np.asarray(s2net.init(jax.random.key(0), 8, dim, "lsi", ids, weights)["A"])
     _, sing, vt = np.linalg.svd(dense(ids, weights, 8))
     assert np.all(np.diff(sing[: dim + 1]) < -1e-3)  # distinct singular values, so the vectors are defined up to sign
-    np.testing.assert_allclose(np.abs(a.T @ vt[:dim].T), np.eye(dim), atol=1e-5)
+    np.testing.assert_allclose(np.abs(a.T @ vt[:dim].T), np.sqrt(8 / dim) * np.eye(dim), atol=1e-5)
     with pytest.raises(ValueError, match="dim"):
         s2net.init(jax.random.key(0), 8, 5, "lsi", ids, weights)
 

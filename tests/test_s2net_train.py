@@ -76,6 +76,51 @@ def test_uniform_with_one_candidate_matches_hand_loss_and_sgd_update():
     assert int(state.step) == 1
 
 
+def gold_preferences(better, worse, better_target=0.8, worse_target=0.2) -> s2net_train.Preferences:
+    """One-term text pairs (i, j) as gold preferences: better[b] should score above worse[b]."""
+    def gold(pairs, target):
+        first, second = zip(*pairs)
+        return s2net_train.GoldPairs(*texts(*first), *texts(*second), jnp.full((len(pairs),), target, jnp.float32))
+
+    return s2net_train.Preferences(gold(better, better_target), gold(worse, worse_target))
+
+
+@pytest.mark.parametrize("loss", ["logistic", "hinge", "mse"])
+def test_gold_preferences_alone_by_hand_and_batch_ignored(loss):
+    # Better pair (t0, t2): cos((1,0), (1,1)) = √½; worse pair (t0, t1): cos((1,0), (0,1)) = 0.
+    config = S2NetConfig(sampler="none", loss=loss, margin=0.9)
+    expected = {"logistic": softplus(-10 * ROOT_HALF), "hinge": 0.9 - ROOT_HALF,
+                "mse": 0.5 * (0.8 - ROOT_HALF) ** 2 + 0.5 * 0.2**2}[loss]
+    gold = gold_preferences([(0, 2)], [(0, 1)])
+    state, metrics = jitted_step(config)(make_state(config), make_batch([0], [2]), Candidates(*texts(1)), gold)
+    other = jitted_step(config)(make_state(config), make_batch([3], [1]), Candidates(*texts(2)), gold)[0]
+    assert float(metrics["loss"]) == pytest.approx(expected, rel=1e-5)
+    assert float(metrics["gold_loss"]) == pytest.approx(expected, rel=1e-5)
+    assert "mined_loss" not in metrics
+    np.testing.assert_array_equal(state.params["A"], other.params["A"])
+    with pytest.raises(ValueError, match="gold"):
+        s2net_train.train_step(make_state(config), make_batch([0], [2]), Candidates(*texts(1)), config=config)
+
+
+def test_gold_and_mined_losses_add():
+    # Gold as above; mined: query t0, positive t2, one candidate t1 (cos 0), K = 2.
+    config = S2NetConfig(sampler="uniform", negatives=2)
+    gold = gold_preferences([(0, 2), (0, 2)], [(0, 1), (0, 2)])  # the second has Δ = 0: softplus(0) = log 2
+    _, metrics = jitted_step(config)(make_state(config), make_batch([0], [2]), Candidates(*texts(1)), gold)
+    gold_expected = (softplus(-10 * ROOT_HALF) + math.log(2)) / 2
+    assert float(metrics["gold_loss"]) == pytest.approx(gold_expected, rel=1e-5)
+    assert float(metrics["mined_loss"]) == pytest.approx(2 * softplus(-10 * ROOT_HALF), rel=1e-5)
+    assert float(metrics["loss"]) == pytest.approx(gold_expected + 2 * softplus(-10 * ROOT_HALF), rel=1e-5)
+
+
+def test_mined_mse_is_positive_to_one_and_negatives_to_zero():
+    # Query t0, positive t2 (cos √½), K = 3 copies of candidate t3: cos((1,0), (1,−1)) = √½.
+    _, metrics = jitted_step(S2NetConfig(sampler="uniform", loss="mse", negatives=3))(
+        make_state(S2NetConfig()), make_batch([0], [2]), Candidates(*texts(3)))
+    expected = 0.5 * (1 - ROOT_HALF) ** 2 + 3 * 0.5 * 0.5
+    assert float(metrics["loss"]) == pytest.approx(expected, rel=1e-5)
+
+
 @pytest.mark.parametrize("field", ["positive_index", "query_index"])
 def test_false_negative_is_dropped_from_loss_and_penalised_as_reward(field):
     # The one candidate (t1) is query 0's own positive (or the query itself); query 1 keeps its negatives.
@@ -89,6 +134,17 @@ def test_false_negative_is_dropped_from_loss_and_penalised_as_reward(field):
     assert float(metrics["false_negative_rate"]) == 0.5
     assert float(metrics["reward"]) == pytest.approx((2 * -0.7 + 2 * kept) / 4, rel=1e-5)
     assert float(metrics["generated_fraction"]) == 1.0
+
+
+def test_generator_never_proposes_the_query_or_its_positive():
+    # Candidates t0, t1, t2; query row 0, positive row 1: the generator (λ = 0) can only pick row 2.
+    config = S2NetConfig(sampler="ace", negatives=8, lam=0.0)
+    batch = make_batch([0], [1], positive_index=[1], query_index=[0])
+    state = make_state(config)
+    logits = s2net_train.generator_logits(state.gen_params, batch, Candidates(*texts(0, 1, 2)))
+    assert np.asarray(jax.nn.softmax(logits))[0].tolist() == [0.0, 0.0, 1.0]
+    _, metrics = jitted_step(config)(state, batch, Candidates(*texts(0, 1, 2)))
+    assert float(metrics["false_negative_rate"]) == 0.0
 
 
 def test_in_batch_uses_exactly_the_other_positives():
@@ -165,6 +221,8 @@ def test_config_rejects_bad_values():
         S2NetConfig(sampler="hard")
     with pytest.raises(ValueError, match="lam"):
         S2NetConfig(lam=1.5)
+    with pytest.raises(ValueError, match="loss"):
+        S2NetConfig(loss="squared")
 
 
 def paraphrase_task(num_groups=8, seed=0):

@@ -180,15 +180,15 @@ def _read_sick(path: Path, split: str) -> SentencePairs:
 
 
 def preference_pairs(
-    pairs: SentencePairs, num_pairs: int, *, margin: float = 0.0, seed: int = 0
+    pairs: SentencePairs, num_pairs: int, *, margin: float = 0.0, seed: int | tuple[int, ...] = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """S2Net's training preferences from gold scores: (better, worse) pair indices, [num_pairs] int32 each.
 
     A preference (b, w) says the model should score pair b above pair w,
     sim(text1[b], text2[b]) > sim(text1[w], text2[w]), because score[w] < score[b] - margin
     (exactly this comparison, in float64). The preferences are drawn uniformly, with replacement,
-    from all ordered (b, w) that satisfy it, by numpy's Generator seeded with `seed`, so the same
-    pairs, count, margin and seed give the same arrays. Pairs with high scores therefore appear
+    from all ordered (b, w) that satisfy it, by numpy's Generator seeded with `seed` (an int or a
+    tuple of ints), so the same pairs, count, margin and seed give the same arrays. Pairs with high scores therefore appear
     more often as `better`, low ones as `worse`.
     References: the pairwise loss log(1 + exp(-γ Δ)), Δ = sim(better) − sim(worse), of
     Yih et al., "Learning discriminative projections for text similarity measures", CoNLL 2011, §3.

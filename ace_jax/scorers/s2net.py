@@ -22,8 +22,10 @@ def init(
     random: A_ij ~ N(0, 1/k), so E|Aᵀf|² = |f|² (a Johnson–Lindenstrauss projection).
     lsi: the top-k right singular vectors of the training term matrix F [N, d] built from padded
       `ids`, `weights` [N, T] (the paper's LSA starting point); columns by descending singular
-      value, each signed so its largest-magnitude entry is positive. Needs k < min(N, d). `key` is
-      unused: ARPACK starts from a fixed vector, so the same texts give the same A.
+      value, each signed so its largest-magnitude entry is positive, and scaled by sqrt(d/k) so the
+      entries have the random init's mean square 1/k (cosines do not change; one Adam step size
+      suits both starts). Needs k < min(N, d). `key` is unused: ARPACK starts from a fixed vector,
+      so the same texts give the same A.
     """
     if method == "random":
         return {"A": jax.random.normal(key, (num_terms, dim)) / np.sqrt(dim)}
@@ -38,7 +40,7 @@ def init(
     _, sing, vt = scipy.sparse.linalg.svds(terms, k=dim, v0=v0)
     basis = vt[np.argsort(-sing)].T  # [d, k]
     pivots = np.abs(basis).argmax(0)
-    basis = basis * np.sign(basis[pivots, np.arange(dim)])
+    basis = basis * np.sign(basis[pivots, np.arange(dim)]) * np.sqrt(num_terms / dim)
     return {"A": jnp.asarray(basis, jnp.float32)}
 
 
