@@ -1,8 +1,9 @@
-"""The `ace-jax` command: train word embeddings, evaluate any word2vec file, show neighbours."""
+"""The `ace-jax` command: train word embeddings, evaluate any word2vec file, show neighbours; S2Net text similarity."""
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ace_jax.errors import AceJaxError
 
@@ -157,6 +158,106 @@ def run_neighbors(args) -> int:
     return 0
 
 
+def add_s2net_parser(commands) -> None:
+    s = commands.add_parser("s2net", help="S2Net text similarity: train, evaluate, find similar texts")
+    sub = s.add_subparsers(dest="s2net_command", required=True, parser_class=Parser)
+    t = sub.add_parser("train", help="learn a projection of term vectors from scored sentence pairs")
+    t.add_argument("--data", default="stsb", help="stsb, sick, or a TSV file of text1<TAB>text2<TAB>score")
+    t.add_argument("--test", dest="test_data", default=None, help="with a TSV --data: a TSV file to evaluate on")
+    t.add_argument("--out", required=True, help="run folder to create (or continue with --resume)")
+    t.add_argument("--dim", type=int, default=128, help="k, the projection's dimension")
+    t.add_argument("--loss", default="logistic", choices=["logistic", "hinge", "mse"])
+    t.add_argument("--sampler", default="uniform", choices=["none", "uniform", "in-batch", "self-adv", "ace"],
+                   help="negatives mined for paraphrase queries besides the gold preferences (none: gold only)")
+    t.add_argument("--negatives", type=int, default=4)
+    t.add_argument("--lambda", dest="lam", type=float, default=0.5, help="ACE: probability a negative is uniform noise")
+    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--batch", type=int, default=64, help="gold preferences and paraphrase queries per step")
+    t.add_argument("--lr", dest="learning_rate", type=float, default=1e-3, help="Adam step size for A")
+    t.add_argument("--init", default="random", choices=["random", "lsi"])
+    t.add_argument("--weighting", default="tfidf", choices=["tfidf", "binary"])
+    t.add_argument("--min-df", type=int, default=1, help="keep words in at least this many training texts")
+    t.add_argument("--activation", default="none", choices=["none", "tanh", "sigmoid"])
+    t.add_argument("--gamma", type=float, default=10.0, help="scale of the pairwise logistic loss")
+    t.add_argument("--margin", type=float, default=0.5, help="margin of the hinge loss")
+    t.add_argument("--self-adv-temperature", type=float, default=1.0)
+    t.add_argument("--gen-dim", type=int, default=32)
+    t.add_argument("--gen-lr", dest="gen_learning_rate", type=float, default=1e-3)
+    t.add_argument("--entropy-weight", type=float, default=0.1)
+    t.add_argument("--entropy-target", type=float, default=2.0)
+    t.add_argument("--paraphrase-threshold", type=float, default=4.0,
+                   help="gold score from which a pair counts as a paraphrase (queries, retrieval)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue the finished run in --out up to --steps")
+    t.add_argument("--quiet", action="store_true", help="no progress line")
+    e = sub.add_parser("eval", help="correlation with gold scores and paraphrase retrieval")
+    e.add_argument("run", help="a folder written by s2net train")
+    e.add_argument("--data", default=None, help="stsb, sick or a TSV file (default: the run's own evaluation sets)")
+    e.add_argument("--split", default=None, help="one split of a named dataset (default: dev/trial and test)")
+    e.add_argument("--json", action="store_true")
+    m = sub.add_parser("similar", help="the training texts most similar to a text")
+    m.add_argument("run", help="a folder written by s2net train")
+    m.add_argument("text")
+    m.add_argument("--top", type=int, default=10)
+    m.add_argument("--data", default=None, help="search the texts of this dataset or TSV file instead")
+
+
+def run_s2net(args) -> int:
+    return {"train": run_s2net_train, "eval": run_s2net_eval, "similar": run_s2net_similar}[args.s2net_command](args)
+
+
+def run_s2net_train(args) -> int:
+    from ace_jax import s2net_run
+
+    names = ("data", "test_data", "dim", "loss", "sampler", "negatives", "lam", "steps", "batch", "learning_rate",
+             "init", "weighting", "min_df", "activation", "gamma", "margin", "self_adv_temperature", "gen_dim",
+             "gen_learning_rate", "entropy_weight", "entropy_target", "paraphrase_threshold", "seed")
+    config = s2net_run.make_config(**{name: getattr(args, name) for name in names})
+    final = s2net_run.train_s2net(config, args.out, resume=args.resume, progress=not args.quiet)
+    print_s2net_scores({k: v for k, v in final.items() if isinstance(v, dict)})
+    print(f"wrote {args.out}: projection.npy, vocab.tsv, metrics.json, metrics.jsonl, config.json, checkpoint.msgpack")
+    return 0
+
+
+def print_s2net_scores(scores: dict) -> None:
+    print(f"{'set':<8} {'pearson':>8} {'spearman':>8} {'pairs':>6} {'top-1':>7} {'mrr':>7} {'queries':>7}")
+    for name, v in scores.items():
+        print(f"{name:<8} {v['pearson']:>8.4f} {v['spearman']:>8.4f} {v['pairs']:>6d} "
+              f"{v['top1']:>7.4f} {v['mrr']:>7.4f} {v['queries']:>7d}")
+
+
+def run_s2net_eval(args) -> int:
+    from ace_jax import s2net_run
+    from ace_jax.data.pairs import load_pairs
+
+    model, config = s2net_run.TextModel.load(args.run), s2net_run.load_config(args.run)
+    if args.data is None and args.split is not None and config.data not in s2net_run.EVAL_SPLITS:
+        raise AceJaxError("--split needs a named dataset (stsb or sick)")
+    if args.data is None:
+        sets = s2net_run.eval_sets(config.data, config.test_data, split=args.split)
+    elif args.data in s2net_run.EVAL_SPLITS:
+        sets = s2net_run.eval_sets(args.data, split=args.split)
+    else:
+        sets = {Path(args.data).name: load_pairs(args.data)}
+    scores = {name: s2net_run.evaluate(model, pairs, config.paraphrase_threshold) for name, pairs in sets.items()}
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        print_s2net_scores(scores)
+    return 0
+
+
+def run_s2net_similar(args) -> int:
+    from ace_jax import s2net_run
+
+    if args.top < 1:
+        raise AceJaxError(f"--top must be at least 1, not {args.top}")
+    model, config = s2net_run.TextModel.load(args.run), s2net_run.load_config(args.run)
+    for score, text in s2net_run.most_similar(model, args.text, s2net_run.search_texts(args.data or config.data), args.top):
+        print(f"{score:.4f}  {text}")
+    return 0
+
+
 def build_parser() -> Parser:
     from ace_jax.evaluate.similarity import DEFAULT_SETS
 
@@ -172,12 +273,13 @@ def build_parser() -> Parser:
     n.add_argument("vectors")
     n.add_argument("words", nargs="+")
     n.add_argument("--top", type=int, default=10)
+    add_s2net_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    run = {"train": run_train, "eval": run_eval, "neighbors": run_neighbors}[args.command]
+    run = {"train": run_train, "eval": run_eval, "neighbors": run_neighbors, "s2net": run_s2net}[args.command]
     try:
         return run(args)
     except AceJaxError as error:

@@ -1,0 +1,406 @@
+"""S2Net end to end: sentence pairs -> term vectors -> training on the device -> correlation and retrieval, run folder."""
+
+import dataclasses
+import functools
+import json
+import math
+import shutil
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import scipy.sparse
+import scipy.stats
+
+from ace_jax import io, s2net_train, text_features
+from ace_jax.data import pairs as pairs_lib
+from ace_jax.errors import AceJaxError
+from ace_jax.s2net_train import Candidates, GoldPairs, PairBatch, Preferences, S2NetConfig
+from ace_jax.scorers import s2net
+
+# The gold scale of each named dataset: targets for mse are (score − low) / (high − low).
+SCALES = {"stsb": (0.0, 5.0), "sick": (1.0, 5.0)}
+# The splits a named dataset is evaluated on after training, the last one being the reported test.
+EVAL_SPLITS = {"stsb": ("dev", "test"), "sick": ("trial", "test")}
+INITS = ("lsi", "random")
+
+
+@dataclasses.dataclass(frozen=True)
+class S2NetRunConfig:
+    """An S2Net run: data, features, model size, budget and the game (s2net_train.S2NetConfig).
+
+    data: stsb or sick (train on the train split, evaluate on dev/trial and test) or a TSV file of
+      text1<TAB>text2<TAB>score (train on all of it; evaluate on `test_data` if given, else on it).
+    Each of the `steps` steps sees `batch` gold preferences (data.pairs.preference_pairs; unless
+    gold_preferences is off) and, unless the sampler is none, `batch` paraphrase queries (pairs
+    scoring ≥ paraphrase_threshold, both directions) with game.negatives mined negatives each, drawn
+    from all distinct training texts. Without gold preferences the scores only pick the paraphrases.
+    """
+
+    data: str = "stsb"
+    test_data: str | None = None
+    dim: int = 128
+    init: str = "random"  # random beat LSI on STS-B dev at every step size tried (LSI loses rare words)
+    weighting: str = "tfidf"
+    min_df: int = 1
+    steps: int = 2000
+    batch: int = 64
+    learning_rate: float = 1e-3  # Adam on A
+    gen_dim: int = 32
+    gen_learning_rate: float = 1e-3  # 1e-2 collapsed the generator onto easy negatives (entropy 0)
+    paraphrase_threshold: float = 4.0  # in the dataset's own units: STS-B 0-5, SICK 1-5
+    preference_margin: float = 0.0
+    gold_preferences: bool = True
+    seed: int = 0
+    log_every: int = 100
+    game: S2NetConfig = S2NetConfig()
+
+    def __post_init__(self):
+        checks = [
+            (self.dim >= 1 and self.gen_dim >= 1, "dimensions must be positive"),
+            (self.init in INITS, f"init must be one of {', '.join(INITS)}, not {self.init!r}"),
+            (self.weighting in text_features.WEIGHTINGS,
+             f"weighting must be one of {', '.join(text_features.WEIGHTINGS)}, not {self.weighting!r}"),
+            (self.min_df >= 1, f"min_df must be at least 1, not {self.min_df}"),
+            (self.steps >= 0, f"steps must be at least 0, not {self.steps}"),
+            (self.batch >= 2, f"batch must be at least 2, not {self.batch}"),
+            (self.learning_rate > 0 and self.gen_learning_rate > 0, "learning rates must be positive"),
+            (self.log_every >= 1, f"log_every must be at least 1, not {self.log_every}"),
+            (self.gold_preferences or self.game.sampler != "none",
+             "sampler none learns from gold preferences only; keep them or choose a sampler"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise AceJaxError(message)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "S2NetRunConfig":
+        data = dict(data)
+        data["game"] = S2NetConfig(**data["game"])
+        return cls(**data)
+
+
+def make_config(**fields) -> S2NetRunConfig:
+    """S2NetRunConfig from flat fields, the game's (sampler, loss, negatives, ...) included; bad values -> AceJaxError."""
+    names = {f.name for f in dataclasses.fields(S2NetConfig)}
+    game = {k: fields.pop(k) for k in list(fields) if k in names}
+    try:
+        return S2NetRunConfig(**fields, game=S2NetConfig(**game))
+    except ValueError as error:
+        raise AceJaxError(str(error)) from None
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TextModel:
+    """Texts -> vectors: term vectors over `vocab` (TF-IDF or binary), then act(Aᵀf), or the term vectors themselves.
+
+    projection: A [d, k] float32, or None for the raw term vectors (the TF-IDF cosine baseline).
+    """
+
+    vocab: dict[str, int]
+    idf: np.ndarray  # [d] float32
+    weighting: str = "tfidf"
+    projection: np.ndarray | None = None
+    activation: str = "none"
+
+    def term_vectors(self, texts) -> scipy.sparse.csr_matrix:
+        ids, weights = text_features.featurize(texts, self.vocab, self.idf, self.weighting)
+        return s2net.term_matrix(ids, weights, len(self.vocab))
+
+    def vectors(self, texts) -> np.ndarray | scipy.sparse.csr_matrix:
+        """[N, k] float64, or the sparse [N, d] term vectors when there is no projection."""
+        terms = self.term_vectors(texts)
+        if self.projection is None:
+            return terms
+        projected = terms @ np.asarray(self.projection, np.float64)
+        return np.asarray(s2net.ACTIVATIONS[self.activation](projected))
+
+    def save(self, out: Path) -> None:
+        """vocab.tsv (word<TAB>idf, in id order) and, with a projection, projection.npy [d, k]."""
+        words = sorted(self.vocab, key=self.vocab.get)
+        with io.atomic_write(out / "vocab.tsv") as f:
+            f.writelines(f"{w}\t{self.idf[i]:.9g}\n" for i, w in enumerate(words))
+        if self.projection is not None:
+            with io.atomic_write(out / "projection.npy", "wb") as f:
+                np.save(f, np.asarray(self.projection, np.float32))
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "TextModel":
+        """The model of a run folder written by train_s2net."""
+        run = Path(run_dir)
+        config = load_config(run)
+        try:
+            rows = [line.split("\t") for line in (run / "vocab.tsv").read_text(encoding="utf-8").splitlines()]
+            words, idf = [w for w, _ in rows], np.array([x for _, x in rows], np.float32)
+            projection = np.load(run / "projection.npy")
+        except FileNotFoundError as error:
+            raise AceJaxError(f"{run} is not a finished S2Net run: {Path(error.filename).name} is missing") from None
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            raise AceJaxError(f"cannot read the S2Net run in {run}: {error}") from None
+        if projection.shape != (len(words), config.dim):
+            raise AceJaxError(f"{run}: projection.npy is {projection.shape}, expected ({len(words)}, {config.dim})")
+        return cls({w: i for i, w in enumerate(words)}, idf, config.weighting, projection,
+                   config.game.activation)
+
+
+def load_config(run_dir: str | Path) -> S2NetRunConfig:
+    path = Path(run_dir) / "config.json"
+    try:
+        return S2NetRunConfig.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise AceJaxError(f"{run_dir} is not an S2Net run folder: config.json is missing") from None
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise AceJaxError(f"cannot read {path}: {error}") from None
+
+
+def _unit_rows(x):
+    """Rows scaled to unit length (zero rows stay zero: the clipped cosine of s2net.cosine)."""
+    squared = np.asarray(x.multiply(x).sum(1)).ravel() if scipy.sparse.issparse(x) else (x * x).sum(1)
+    scale = 1.0 / np.sqrt(np.maximum(squared, 1e-8))
+    return (scipy.sparse.diags(scale) @ x).tocsr() if scipy.sparse.issparse(x) else x * scale[:, None]
+
+
+def evaluate(model: TextModel, pairs: pairs_lib.SentencePairs, threshold: float = 4.0) -> dict:
+    """Correlation of cos(text1, text2) with the gold scores, and paraphrase retrieval (data.pairs).
+
+    {"pearson", "spearman", "pairs", "top1", "mrr", "queries"}; top1/mrr are NaN without a pair scoring ≥ threshold.
+    """
+    u, v = _unit_rows(model.vectors(pairs.text1)), _unit_rows(model.vectors(pairs.text2))
+    sims = np.asarray(u.multiply(v).sum(1)).ravel() if scipy.sparse.issparse(u) else (u * v).sum(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant scorer: the correlations are NaN, as they should be
+        scores = {"pearson": float(scipy.stats.pearsonr(sims, pairs.score)[0]),
+                  "spearman": float(scipy.stats.spearmanr(sims, pairs.score)[0]), "pairs": len(pairs)}
+    task = pairs_lib.paraphrase_queries(pairs, threshold)
+    sentences = _unit_rows(model.vectors(task.sentences))
+    sim = sentences[task.query] @ sentences.T
+    sim = sim.toarray() if scipy.sparse.issparse(sim) else sim
+    return {**scores, **pairs_lib.retrieval_metrics(sim, task.query, task.partner)}
+
+
+def eval_sets(data: str, test_data: str | None = None, *, split: str | None = None) -> dict[str, pairs_lib.SentencePairs]:
+    """name -> pairs to evaluate on: a named dataset's dev/trial and test splits (or just `split`), or TSV files."""
+    if data in EVAL_SPLITS:
+        splits = (split,) if split else EVAL_SPLITS[data]
+        return {s: pairs_lib.load_pairs(data, s) for s in splits}
+    if test_data is not None:
+        return {"test": pairs_lib.load_pairs(test_data)}
+    return {"train": pairs_lib.load_pairs(data)}
+
+
+def search_texts(data: str) -> tuple[str, ...]:
+    """The distinct texts of a named dataset's train split, or of a TSV file, in order of first appearance."""
+    pairs = pairs_lib.load_pairs(data, "train" if data in EVAL_SPLITS else None)
+    return tuple(dict.fromkeys(text for pair in zip(pairs.text1, pairs.text2) for text in pair))
+
+
+def most_similar(model: TextModel, text: str, texts: tuple[str, ...], top: int = 10) -> list[tuple[float, str]]:
+    """The `top` texts with the highest cosine to `text`, best first (ties in the order of `texts`), the text itself excluded."""
+    if model.term_vectors([text]).nnz == 0:
+        raise AceJaxError(f"no word of {text!r} is in the model's vocabulary")
+    query = _unit_rows(model.vectors([text]))
+    candidates = [t for t in texts if t != text.strip()]
+    sims = query @ _unit_rows(model.vectors(candidates)).T
+    sims = np.asarray(sims.toarray() if scipy.sparse.issparse(sims) else sims).ravel()
+    order = np.argsort(-sims, kind="stable")[:top]
+    return [(float(sims[i]), candidates[i]) for i in order]
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+@dataclasses.dataclass
+class Setup:
+    """What a run derives from its config before training: texts, features, the first state."""
+
+    config: S2NetRunConfig
+    train: pairs_lib.SentencePairs
+    task: pairs_lib.RetrievalTask  # the training texts (task.sentences) and paraphrase queries
+    pair_text: np.ndarray  # [N, 2] int32: each training pair's two texts as rows of task.sentences
+    target: np.ndarray  # [N] float32: gold scores rescaled to [0, 1]
+    model: TextModel  # the vocabulary and IDF (projection None)
+    texts: Candidates  # the training texts' term vectors, on the device
+    initial_state: s2net_train.S2NetState
+    evals: dict[str, pairs_lib.SentencePairs]
+
+
+def gold_scale(config: S2NetRunConfig, train: pairs_lib.SentencePairs) -> tuple[float, float]:
+    if config.data in SCALES:
+        return SCALES[config.data]
+    low, high = float(train.score.min()), float(train.score.max())
+    if low == high:
+        raise AceJaxError(f"{config.data}: every score is {low:g}; S2Net learns from pairs that score differently")
+    return low, high
+
+
+def build(config: S2NetRunConfig) -> Setup:
+    """Reads the data and builds the first state; every input problem is reported here, before training."""
+    split = "train" if config.data in EVAL_SPLITS else None
+    train = pairs_lib.load_pairs(config.data, split)
+    evals = eval_sets(config.data, config.test_data)
+    task = pairs_lib.paraphrase_queries(train, config.paraphrase_threshold)
+    if config.game.sampler != "none" and len(task.query) == 0:
+        raise AceJaxError(f"{config.data}: no training pair scores ≥ {config.paraphrase_threshold:g}, so there are "
+                          "no paraphrase queries to mine negatives for; lower the paraphrase threshold or use sampler none")
+    index = {text: i for i, text in enumerate(task.sentences)}
+    pair_text = np.array([[index[a], index[b]] for a, b in zip(train.text1, train.text2)], np.int32)
+    low, high = gold_scale(config, train)
+    target = ((train.score - low) / (high - low)).astype(np.float32)
+
+    vocab = text_features.build_vocab(task.sentences, config.min_df)
+    if not vocab:
+        raise AceJaxError(f"{config.data}: no word occurs in {config.min_df} or more training texts")
+    idf = text_features.idf_weights(task.sentences, vocab)
+    ids, weights = text_features.featurize(task.sentences, vocab, idf, config.weighting)
+    k_init, k_gen, k_state = jax.random.split(jax.random.PRNGKey(config.seed), 3)  # raw keys: checkpoints hold them
+    try:
+        params = s2net.init(k_init, len(vocab), config.dim, config.init, ids, weights)
+    except ValueError as error:
+        raise AceJaxError(str(error)) from None
+    gen_params = gen_tx = None
+    if config.game.sampler == "ace":
+        gen_params = s2net_train.init_generator(k_gen, len(vocab), config.gen_dim)
+        gen_tx = optax.adam(config.gen_learning_rate)
+    state = s2net_train.create_state(k_state, params, optax.adam(config.learning_rate), gen_params, gen_tx)
+    return Setup(config, train, task, pair_text, target, TextModel(vocab, idf, config.weighting),
+                 Candidates(jnp.asarray(ids), jnp.asarray(weights)), state, evals)
+
+
+def step_plan(setup: Setup, start: int, num_steps: int) -> dict:
+    """The texts of steps start .. start + num_steps − 1, as [num_steps, B] arrays of rows of the text table.
+
+    Drawn from a generator seeded by (seed, start), so a resumed run sees the same steps as an unbroken one.
+    """
+    config, shape = setup.config, (num_steps, setup.config.batch)
+    better, worse = pairs_lib.preference_pairs(setup.train, num_steps * config.batch,
+                                               margin=config.preference_margin, seed=(config.seed, start))
+    rng = np.random.default_rng((config.seed, start, 1))
+    rows = rng.integers(0, max(len(setup.task.query), 1), shape)
+    queries = setup.task.query[rows] if len(setup.task.query) else np.zeros(shape, np.int32)
+    partners = setup.task.partner[rows] if len(setup.task.query) else np.zeros(shape, np.int32)
+    return {
+        "query": queries, "partner": partners,
+        "better": setup.pair_text[better].reshape(*shape, 2), "worse": setup.pair_text[worse].reshape(*shape, 2),
+        "better_target": setup.target[better].reshape(shape), "worse_target": setup.target[worse].reshape(shape),
+    }
+
+
+def run_steps(state, texts: Candidates, plan: dict, *, config: S2NetConfig, gold_preferences: bool = True):
+    """Scan train_step over the plan's steps, gathering each step's texts on the device; metrics averaged."""
+    def gold_pairs(rows, target):
+        return GoldPairs(texts.ids[rows[:, 0]], texts.weights[rows[:, 0]], texts.ids[rows[:, 1]],
+                         texts.weights[rows[:, 1]], target)
+
+    def body(state, step):
+        q, p = step["query"], step["partner"]
+        batch = PairBatch(texts.ids[q], texts.weights[q], texts.ids[p], texts.weights[p], p, q)
+        gold = None
+        if gold_preferences:
+            gold = Preferences(gold_pairs(step["better"], step["better_target"]),
+                               gold_pairs(step["worse"], step["worse_target"]))
+        return s2net_train.train_step(state, batch, texts, gold, config=config)
+
+    state, metrics = jax.lax.scan(body, state, plan)
+    return state, jax.tree.map(jnp.mean, metrics)
+
+
+@functools.cache
+def compiled_steps(config: S2NetConfig, gold_preferences: bool = True):
+    return jax.jit(functools.partial(run_steps, config=config, gold_preferences=gold_preferences), donate_argnums=0)
+
+
+def model_of(setup: Setup, state) -> TextModel:
+    projection = np.asarray(jax.device_get(state.params["A"]), np.float32)
+    return dataclasses.replace(setup.model, projection=projection, activation=setup.config.game.activation)
+
+
+def save_checkpoint(path: Path, state) -> None:
+    with io.atomic_write(path, "wb") as f:
+        f.write(flax.serialization.to_bytes(jax.device_get(state)))
+
+
+def load_checkpoint(path: Path, template):
+    try:
+        return flax.serialization.from_bytes(template, path.read_bytes())
+    except Exception as error:  # a truncated or foreign file: msgpack raises several kinds
+        raise AceJaxError(f"cannot read checkpoint {path}: {error}") from None
+
+
+def _first_eval(config: S2NetRunConfig) -> str:
+    return EVAL_SPLITS[config.data][0] if config.data in EVAL_SPLITS else ("test" if config.test_data else "train")
+
+
+def train_s2net(config: S2NetRunConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True) -> dict:
+    """Trains, evaluates and writes a run folder; returns the final metrics (those of metrics.json).
+
+    The folder holds config.json, vocab.tsv (word<TAB>idf), metrics.jsonl (training loss and the first
+    evaluation set's correlations every log_every steps), and at the end projection.npy (A [d, k]),
+    checkpoint.msgpack (both players and their optimiser states) and metrics.json. `resume=True`
+    continues a finished run's checkpoint up to config.steps (raise it to train longer) and gives
+    the same A as an unbroken run of that many steps.
+    """
+    out = Path(out_dir)
+    checkpoint_path, metrics_path = out / "checkpoint.msgpack", out / "metrics.jsonl"
+    if resume:
+        if not checkpoint_path.exists():
+            raise AceJaxError(f"nothing to resume: {checkpoint_path} does not exist")
+        saved = load_config(out)
+        if dataclasses.replace(saved, steps=config.steps) != config:
+            raise AceJaxError(f"{out} was trained with other settings; resume accepts only a new number of steps")
+    elif out.exists() and any(out.iterdir()):
+        raise AceJaxError(f"{out} already exists and is not empty; choose another output folder")
+
+    setup = build(config)
+    state = setup.initial_state
+    if resume:
+        state = load_checkpoint(checkpoint_path, state)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    watch = _first_eval(config)
+    step, start_step, started = int(state.step), int(state.step), time.perf_counter()
+    try:
+        with io.atomic_write(out / "config.json") as f:
+            json.dump(config.to_json(), f, indent=2)
+        setup.model.save(out)
+        steps_fn = compiled_steps(config.game, config.gold_preferences)
+        while step < config.steps:
+            chunk = min(config.log_every - step % config.log_every, config.steps - step)
+            state, metrics = steps_fn(state, setup.texts, step_plan(setup, step, chunk))
+            step += chunk
+            host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            if not math.isfinite(host["loss"]):
+                raise AceJaxError(f"the loss became {host['loss']} at step {step}; lower the learning rate")
+            scores = evaluate(model_of(setup, state), setup.evals[watch], config.paraphrase_threshold)
+            with open(metrics_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": step, **host, watch: scores}) + "\n")
+            if progress:
+                print(f"\rstep {step}/{config.steps} | loss {host['loss']:.4f} | {watch} spearman "
+                      f"{scores['spearman']:.4f} top-1 {scores['top1']:.3f}", end="", file=sys.stderr, flush=True)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)  # a run that fails before its end leaves nothing behind
+        raise
+    finally:
+        if progress and step > start_step:
+            print(file=sys.stderr, flush=True)
+
+    model = model_of(setup, state)
+    final = {name: evaluate(model, pairs, config.paraphrase_threshold) for name, pairs in setup.evals.items()}
+    final.update(steps=step, train_seconds=time.perf_counter() - started)
+    model.save(out)
+    save_checkpoint(checkpoint_path, state)
+    with io.atomic_write(out / "metrics.json") as f:
+        json.dump(final, f, indent=2)
+    return final
