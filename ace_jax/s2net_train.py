@@ -204,8 +204,8 @@ def in_batch_negatives(key: jax.Array, num_rows: int, num_neg: int) -> jax.Array
 
 def train_step(
     state: S2NetState,
-    batch: PairBatch,
-    candidates: Candidates,
+    batch: PairBatch | None,
+    candidates: Candidates | None,
     gold: Preferences | None = None,
     *,
     config: S2NetConfig,
@@ -213,7 +213,7 @@ def train_step(
     """One move of each player. Pure; jit it once with `config` bound.
 
     Discriminator: gold_loss(gold) when gold preferences are given, plus (unless the sampler is
-    none, which ignores `batch`) the mean over queries of Σ_k w_k l(sim(q, p) − sim(q, n_k)) with
+    none, which ignores `batch` and `candidates`: pass None) the mean over queries of Σ_k w_k l(sim(q, p) − sim(q, n_k)) with
     w_k = 0 for a false negative (is_false_negative), K·softmax(α sim) held fixed for self-adv,
     1 otherwise (mse: ½(1 − sim(q, p))² + Σ_k w_k ½ sim(q, n_k)²).
     Generator (ace): REINFORCE on all B·K of its draws, whether or not the mixture used them, with
@@ -224,9 +224,8 @@ def train_step(
         raise ValueError("sampler none learns from gold preferences only; pass gold")
     key = jax.random.fold_in(state.key, state.step)
     k_noise, k_mix, k_gen = jax.random.split(key, 3)
-    num_rows = batch.query_ids.shape[0]
-    num_cands = candidates.ids.shape[0]
     mined = config.sampler != "none"
+    num_rows = batch.query_ids.shape[0] if mined else 0
     metrics = {}
 
     if config.sampler == "in-batch":
@@ -234,7 +233,7 @@ def train_step(
         neg_index = batch.positive_index[others]
         neg_ids, neg_weights = batch.positive_ids[others], batch.positive_weights[others]  # [B, K', Tp]
     elif mined:
-        neg_index = jax.random.randint(k_noise, (num_rows, config.negatives), 0, num_cands, dtype=jnp.int32)
+        neg_index = jax.random.randint(k_noise, (num_rows, config.negatives), 0, candidates.ids.shape[0], dtype=jnp.int32)
         if config.sampler == "ace":
             gen_logits, logits_vjp = jax.vjp(lambda p: generator_logits(p, batch, candidates), state.gen_params)
             picks = generator.sample(k_gen, gen_logits, config.negatives)  # [B, K]

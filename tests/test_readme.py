@@ -1,0 +1,19 @@
+"""The README's Python examples run as written."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_block(heading: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index(heading):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_s2net_three_question_example():
+    namespace = {}
+    exec(compile(python_block("### S2Net: the three-question example"), "README.md", "exec"), namespace)
+    near, far = (float(x) for x in namespace["sims"](namespace["state"].params))
+    assert near > 0.9 and far < -0.5, (near, far)  # sim(q1, q2) > sim(q1, q3) by a clear margin
