@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -197,18 +196,6 @@ def input_vectors(setup: Setup, state: train.TrainState) -> np.ndarray:
     return np.asarray(vectors[: len(setup.corpus.vocab)], np.float32)
 
 
-def save_checkpoint(path: Path, host_state: train.TrainState) -> None:
-    with io.atomic_write(path, "wb") as f:
-        f.write(flax.serialization.to_bytes(host_state))
-
-
-def load_checkpoint(path: Path, template: train.TrainState) -> train.TrainState:
-    try:
-        return flax.serialization.from_bytes(template, path.read_bytes())
-    except Exception as error:  # a truncated or foreign file: msgpack raises several kinds
-        raise AceJaxError(f"cannot read checkpoint {path}: {error}") from None
-
-
 def format_duration(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
@@ -331,7 +318,7 @@ def train_word_embeddings(
     state = setup.initial_state
     created = writer and not out.exists()
     if resume:
-        state = load_checkpoint(checkpoint_path, state)
+        state = io.load_checkpoint(checkpoint_path, state)
         if writer:
             truncate_metrics(metrics_path, int(state.step))
     elif writer:
@@ -344,7 +331,7 @@ def train_word_embeddings(
     def checkpoint():
         host_state = setup.fetch(state)  # every process takes part when shards live on other hosts
         if writer:
-            save_checkpoint(checkpoint_path, host_state)
+            io.save_checkpoint(checkpoint_path, host_state)
 
     def evaluate(sets, analogy):
         vectors = input_vectors(setup, state)

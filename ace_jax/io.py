@@ -1,4 +1,4 @@
-"""Atomic file writes and the word2vec C vector format (text and binary), as gensim reads it."""
+"""Atomic file writes, checkpoints, and the word2vec C vector format (text and binary), as gensim reads it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import flax.serialization
 import numpy as np
 
 from ace_jax.errors import AceJaxError
@@ -47,6 +48,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def save_checkpoint(path: str | os.PathLike, host_state: Any) -> None:
+    """A pytree of host arrays (fetch it from the devices first) as flax msgpack, atomically."""
+    with atomic_write(path, "wb") as f:
+        f.write(flax.serialization.to_bytes(host_state))
+
+
+def load_checkpoint(path: str | os.PathLike, template: Any) -> Any:
+    """The pytree saved at `path`, shaped like `template`; an unreadable file is an AceJaxError."""
+    try:
+        return flax.serialization.from_bytes(template, Path(path).read_bytes())
+    except Exception as error:  # a truncated or foreign file: msgpack raises several kinds
+        raise AceJaxError(f"cannot read checkpoint {path}: {error}") from None
 
 
 def save_word2vec(

@@ -10,7 +10,6 @@ import time
 import warnings
 from pathlib import Path
 
-import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -326,18 +325,6 @@ def model_of(setup: Setup, state) -> TextModel:
     return dataclasses.replace(setup.model, projection=projection, activation=setup.config.game.activation)
 
 
-def save_checkpoint(path: Path, state) -> None:
-    with io.atomic_write(path, "wb") as f:
-        f.write(flax.serialization.to_bytes(jax.device_get(state)))
-
-
-def load_checkpoint(path: Path, template):
-    try:
-        return flax.serialization.from_bytes(template, path.read_bytes())
-    except Exception as error:  # a truncated or foreign file: msgpack raises several kinds
-        raise AceJaxError(f"cannot read checkpoint {path}: {error}") from None
-
-
 def _first_eval(config: S2NetRunConfig) -> str:
     return EVAL_SPLITS[config.data][0] if config.data in EVAL_SPLITS else ("test" if config.test_data else "train")
 
@@ -365,7 +352,7 @@ def train_s2net(config: S2NetRunConfig, out_dir: str | Path, *, resume: bool = F
     setup = build(config)
     state = setup.initial_state
     if resume:
-        state = load_checkpoint(checkpoint_path, state)
+        state = io.load_checkpoint(checkpoint_path, state)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     watch = _first_eval(config)
@@ -400,7 +387,7 @@ def train_s2net(config: S2NetRunConfig, out_dir: str | Path, *, resume: bool = F
     final = {name: evaluate(model, pairs, config.paraphrase_threshold) for name, pairs in setup.evals.items()}
     final.update(steps=step, train_seconds=time.perf_counter() - started)
     model.save(out)
-    save_checkpoint(checkpoint_path, state)
+    io.save_checkpoint(checkpoint_path, jax.device_get(state))
     with io.atomic_write(out / "metrics.json") as f:
         json.dump(final, f, indent=2)
     return final
