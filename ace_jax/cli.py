@@ -188,7 +188,8 @@ def add_s2net_parser(commands) -> None:
     t.add_argument("--paraphrase-threshold", type=float, default=4.0,
                    help="gold score from which a pair counts as a paraphrase (queries, retrieval)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--resume", action="store_true", help="continue the finished run in --out up to --steps")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the finished run in --out, with its saved settings, up to --steps")
     t.add_argument("--quiet", action="store_true", help="no progress line")
     e = sub.add_parser("eval", help="correlation with gold scores and paraphrase retrieval")
     e.add_argument("run", help="a folder written by s2net train")

@@ -335,17 +335,15 @@ def train_s2net(config: S2NetRunConfig, out_dir: str | Path, *, resume: bool = F
     The folder holds config.json, vocab.tsv (word<TAB>idf), metrics.jsonl (training loss and the first
     evaluation set's correlations every log_every steps), and at the end projection.npy (A [d, k]),
     checkpoint.msgpack (both players and their optimiser states) and metrics.json. `resume=True`
-    continues a finished run's checkpoint up to config.steps (raise it to train longer) and gives
-    the same A as an unbroken run of that many steps.
+    continues a finished run's checkpoint with its saved settings up to config.steps (the one
+    setting read from `config`: raise it to train longer), giving the same A as an unbroken run.
     """
     out = Path(out_dir)
     checkpoint_path, metrics_path = out / "checkpoint.msgpack", out / "metrics.jsonl"
     if resume:
         if not checkpoint_path.exists():
             raise AceJaxError(f"nothing to resume: {checkpoint_path} does not exist")
-        saved = load_config(out)
-        if dataclasses.replace(saved, steps=config.steps) != config:
-            raise AceJaxError(f"{out} was trained with other settings; resume accepts only a new number of steps")
+        config = dataclasses.replace(load_config(out), steps=config.steps)
     elif out.exists() and any(out.iterdir()):
         raise AceJaxError(f"{out} already exists and is not empty; choose another output folder")
 
@@ -375,19 +373,18 @@ def train_s2net(config: S2NetRunConfig, out_dir: str | Path, *, resume: bool = F
             if progress:
                 print(f"\rstep {step}/{config.steps} | loss {host['loss']:.4f} | {watch} spearman "
                       f"{scores['spearman']:.4f} top-1 {scores['top1']:.3f}", end="", file=sys.stderr, flush=True)
+        model = model_of(setup, state)
+        final = {name: evaluate(model, pairs, config.paraphrase_threshold) for name, pairs in setup.evals.items()}
+        final.update(steps=step, train_seconds=time.perf_counter() - started)
+        model.save(out)
+        io.save_checkpoint(checkpoint_path, jax.device_get(state))
+        with io.atomic_write(out / "metrics.json") as f:
+            json.dump(final, f, indent=2)
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)  # a run that fails before its end leaves nothing behind
         raise
     finally:
         if progress and step > start_step:
-            print(file=sys.stderr, flush=True)
-
-    model = model_of(setup, state)
-    final = {name: evaluate(model, pairs, config.paraphrase_threshold) for name, pairs in setup.evals.items()}
-    final.update(steps=step, train_seconds=time.perf_counter() - started)
-    model.save(out)
-    io.save_checkpoint(checkpoint_path, jax.device_get(state))
-    with io.atomic_write(out / "metrics.json") as f:
-        json.dump(final, f, indent=2)
+            print(file=sys.stderr, flush=True)  # end the progress line
     return final

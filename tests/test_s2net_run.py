@@ -95,12 +95,12 @@ def test_steps_compile_once_and_resume_equals_an_unbroken_run(planted, tmp_path)
     s2net_run.train_s2net(config(train, test, steps=200, sampler="self-adv"), tmp_path / "whole", progress=False)
     assert s2net_run.compiled_steps(config(train, test, sampler="self-adv").game, True)._cache_size() == 1
     s2net_run.train_s2net(config(train, test, steps=100, sampler="self-adv"), tmp_path / "part", progress=False)
-    s2net_run.train_s2net(config(train, test, steps=200, sampler="self-adv"), tmp_path / "part", resume=True,
-                          progress=False)
+    # Resuming reads only the number of steps; the other settings are the saved ones.
+    s2net_run.train_s2net(config(train, test, steps=200, dim=4), tmp_path / "part", resume=True, progress=False)
     np.testing.assert_array_equal(np.load(tmp_path / "part" / "projection.npy"),
                                   np.load(tmp_path / "whole" / "projection.npy"))
-    with pytest.raises(AceJaxError, match="other settings"):
-        s2net_run.train_s2net(config(train, test, steps=300, dim=4), tmp_path / "part", resume=True, progress=False)
+    with pytest.raises(AceJaxError, match="nothing to resume"):
+        s2net_run.train_s2net(config(train, test), tmp_path / "none", resume=True, progress=False)
 
 
 def test_cli_train_eval_similar(planted, tmp_path, capsys):
