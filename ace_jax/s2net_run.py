@@ -304,7 +304,9 @@ def run_steps(state, texts: Candidates, plan: dict, *, config: S2NetConfig, gold
 
     def body(state, step):
         q, p = step["query"], step["partner"]
-        batch = PairBatch(texts.ids[q], texts.weights[q], texts.ids[p], texts.weights[p], p, q)
+        batch = None  # sampler none mines nothing: gather no queries
+        if config.sampler != "none":
+            batch = PairBatch(texts.ids[q], texts.weights[q], texts.ids[p], texts.weights[p], p, q)
         gold = None
         if gold_preferences:
             gold = Preferences(gold_pairs(step["better"], step["better_target"]),

@@ -13,6 +13,7 @@ sentences): Top-1 and MRR.
 import argparse
 import datetime
 import json
+import os
 import platform
 import sys
 import time
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
         "# S2Net text similarity: mined negatives against TF-IDF and LSI",
         "",
         f"Command: `{command}`",
-        f"Machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, {platform.system()}, CPU only; "
+        f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.system()}, CPU only; "
         f"date {datetime.date.today()}; seeds 0..{args.seeds - 1} for the trained rows (TF-IDF and LSI have no randomness).",
         f"Training: {args.steps} steps of Adam (step size 1e-3), each with {args.batch} gold preferences "
         f"(pair b scored above pair w) and {args.batch} paraphrase queries (training pairs scoring ≥ 4, both directions) "
