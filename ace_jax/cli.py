@@ -56,7 +56,8 @@ def add_train_parser(commands) -> None:
                         "(pool), or over --candidates noise draws per query (kbgan)")
     p.add_argument("--candidates", type=int, default=1024, help="noise draws the pool/kbgan generator chooses among")
     p.add_argument("--shared-negatives", action="store_true",
-                   help="one set of --negatives per centre word, shared by its contexts (fewer rows per step)")
+                   help="skip-gram in word2vec's orientation with one set of --negatives per centre word, "
+                        "shared by its window's contexts (a quarter of the rows per step at window 5)")
     p.add_argument("--gen-bf16", action="store_true",
                    help="exact generator: its [B, V] product on bfloat16 inputs, float32 accumulation (for GPU/TPU)")
     p.add_argument("--baseline", default="moving-average", choices=["none", "moving-average", "self-critical"])

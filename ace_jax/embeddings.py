@@ -68,6 +68,9 @@ class WordConfig:
             (self.gen_bias in ("noise", "zero"), f"gen_bias must be noise or zero, not {self.gen_bias!r}"),
             (self.sample >= 0, "sample must be non-negative"),
             (self.optimizer in ("sgd", "adagrad", "adam"), f"optimizer must be sgd, adagrad or adam, not {self.optimizer!r}"),
+            (not (self.game.shared_negatives and self.model == "cbow"), "shared negatives are for skip-gram (CBOW scores one pair per window)"),
+            (not (self.game.shared_negatives and self.game.sampler in ("softmax", "hs")),
+             f"shared negatives need a sampled loss, not {self.game.sampler}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -75,6 +78,13 @@ class WordConfig:
         unknown = [s for s in (*self.eval_sets, *self.final_sets) if s not in similarity.SIMILARITY_SETS]
         if unknown:
             raise AceJaxError(f"unknown evaluation set {unknown[0]!r}; choose from {', '.join(similarity.SIMILARITY_SETS)}")
+
+    @property
+    def layout(self) -> str:
+        """How a step's examples are laid out (windows.make_batch)."""
+        if self.model == "cbow":
+            return "cbow"
+        return "windows" if self.game.shared_negatives else "skipgram"
 
     @property
     def start_learning_rate(self) -> float:
@@ -125,7 +135,7 @@ def word_train_step(state, corpus, noise, huffman, *, config: WordConfig, epoch_
     """Makes this step's examples on the device, decays the rate as word2vec does, plays one game step.
     Every device makes the (cheap) examples of the whole chunk; the game splits the centres over devices."""
     batch = windows.make_batch(corpus, state.step, chunk=config.chunk, window=config.window,
-                               epoch_steps=epoch_steps, cbow=config.model == "cbow")
+                               epoch_steps=epoch_steps, layout=config.layout)
     progress = state.step / total_steps
     if config.pairs is not None:
         # An exact pair budget: pairs past it are masked out, and the rate decays with pairs seen.

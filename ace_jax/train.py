@@ -33,9 +33,13 @@ class GameConfig:
       pool: over `candidates` noise draws shared by the batch; kbgan: over `candidates` noise draws of
       each query's own (KBGAN-style). The last two subtract log q (see generator.candidate_logits), and
       their entropy, and so the entropy target, is over the candidates (at most log candidates).
-    shared_negatives: each query draws K negatives once and scores them against all its positives
-      (J·K negatives become K: fewer rows read and written per step), a known speed-up of GPU word2vec;
-      the generator's reward for a shared negative is its loss averaged over the query's pairs.
+    shared_negatives: batches hold windows in word2vec's orientation: queries [B, M] a centre's context
+      words (−1 padded), positives [B, 1] the centre, mask [B, M] which contexts are real. Each context is
+      its own query against the centre (as word2vec.c's and gensim's skip-gram), and the centre's K
+      negatives are drawn once and serve its whole window (Ji et al. 2016, "Parallelizing Word2Vec in
+      Shared and Distributed Memory"): a step reads M + 1 + K rows per centre instead of 1 + M(1 + K),
+      and every negative is still scored against M different rows. The generator conditions on the
+      mean of the window's rows (as CBOW's), and a negative's reward is its loss averaged over the window.
     """
 
     sampler: str = "ns"
@@ -56,7 +60,7 @@ class GameConfig:
     generator: str = "exact"
     candidates: int = 1024
     gen_matmul_dtype: str = "float32"  # the exact generator's [B, V] product: float32 or bfloat16
-    shared_negatives: bool = False  # one set of K negatives per query, shared by all its positives
+    shared_negatives: bool = False  # word2vec-oriented windows: one set of K negatives per centre
 
     def __post_init__(self):
         checks = [
@@ -71,8 +75,6 @@ class GameConfig:
             (self.generator in GENERATORS, f"generator must be one of {', '.join(GENERATORS)}, not {self.generator!r}"),
             (self.candidates >= 2, f"candidates must be at least 2, not {self.candidates}"),
             (self.gen_matmul_dtype in ("float32", "bfloat16"), "gen_matmul_dtype must be float32 or bfloat16"),
-            (not (self.shared_negatives and self.false_negatives == "pair"),
-             "shared negatives serve every positive of a query: use the window false-negative rule"),
             (not (self.off_policy and self.generator != "exact"),
              "the off-policy term needs g(y|x) of noise draws: use it with the exact generator"),
         ]
@@ -251,10 +253,14 @@ def train_step(
 
     num_queries, num_pos = batch.positives.shape
     num_neg = config.negatives
-    num_slots = 1 if config.shared_negatives else num_pos  # S: negative sets per query
+    shared = config.shared_negatives
+    if shared and (batch.queries.ndim != 2 or num_pos != 1 or batch.mask.shape != batch.queries.shape):
+        raise ValueError("shared negatives need windows: queries [B, M], positives [B, 1], mask [B, M]; "
+                         f"got {batch.queries.shape}, {batch.positives.shape}, {batch.mask.shape}")
+    num_slots = 1 if shared else num_pos  # S: negative sets per query
     negatives = noise_lib.sample(noise, k_noise, (num_queries, num_slots, num_neg))  # [B, S, K]
     # Which negative slots serve a real pair: [B, S, 1].
-    slot_valid = batch.mask.any(-1)[:, None, None] if config.shared_negatives else batch.mask[..., None]
+    slot_valid = batch.mask.any(-1)[:, None, None] if shared else batch.mask[..., None]
     from_gen = jnp.zeros(negatives.shape, bool)
     if config.uses_generator:
         sparse_gen = isinstance(state.gen_tx, sparse_optim.RowOptimizer)
@@ -268,30 +274,30 @@ def train_step(
         # What the generator's log-probabilities are read at: its picks, and (exact only) the noise draws.
         choices = jnp.where(from_gen, picks.reshape(negatives.shape), negatives if draws is None else 0)
 
-    if config.false_negatives == "window":  # any observed positive of the query
+    if config.false_negatives == "window" and not shared:  # any observed positive of the query
         false_neg = ((negatives[..., None] == batch.positives[:, None, None, :])
                      & batch.mask[:, None, None, :]).any(-1)  # [B, S, K]
-    else:  # word2vec's rule: only the pair's own positive
-        false_neg = negatives == batch.positives[..., None]  # [B, J, K]
-    keep = batch.mask[..., None] & ~false_neg  # [B, J, K]
-    # The rows each query scores, and how its logits split into positives [B, J] and negatives [B, S, K].
-    if config.shared_negatives:
-        candidates = jnp.concatenate([batch.positives, negatives.reshape(num_queries, -1)], axis=1)  # [B, J + K]
+    else:  # word2vec's rule: only the pair's own positive (with shared negatives, the centre: the only one)
+        false_neg = negatives == batch.positives[..., None]  # [B, S, K]
+    # Pairs are [B, J] (J positives per query) or, with shared negatives, [B, M] (M contexts per centre).
+    keep = batch.mask[..., None] & ~false_neg  # [B, J or M, K]
+    # The rows each query scores: [B, J(1 + K)], or shared [B, 1 + K].
+    candidates = jnp.concatenate([batch.positives[..., None], negatives], axis=-1).reshape(num_queries, -1)
 
-        def split(x):
-            return x[:, :num_pos], x[:, num_pos:].reshape(negatives.shape)
-    else:
-        candidates = jnp.concatenate([batch.positives[..., None], negatives], axis=-1).reshape(num_queries, -1)  # [B, J(1+K)]
+    def split(x):
+        """Logits over the candidates -> positives [B, J or M] and negatives [B, J or M, K]."""
+        x = x.reshape(num_queries, -1, 1 + num_neg)
+        return x[..., 0], x[..., 1:]
 
-        def split(x):
-            x = x.reshape(num_queries, num_pos, 1 + num_neg)
-            return x[..., 0], x[..., 1:]
     if config.sampler == "nce":
         log_kq = split(jnp.log(float(num_neg)) + noise_lib.log_prob(noise, jnp.maximum(candidates, 0)))
 
     def discriminator_loss(query_rows, cand_rows):
-        query = skipgram.combine_query(query_rows, batch.queries >= 0)
-        pos, neg = split(skipgram.score_rows(query, cand_rows))  # [B, J], [B, S, K]
+        if shared:  # every context of a window against its centre and negatives: [B, M, 1 + K]
+            logits = skipgram.score_members(query_rows, cand_rows)
+        else:
+            logits = skipgram.score_rows(skipgram.combine_query(query_rows, batch.queries >= 0), cand_rows)
+        pos, neg = split(logits)  # [B, J or M], [B, J or M, K]
         if config.sampler == "nce":
             pos, neg = pos - log_kq[0], neg - log_kq[1]
         weights = keep.astype(pos.dtype)
@@ -315,8 +321,8 @@ def train_step(
     pos, neg = jax.lax.stop_gradient(pos), jax.lax.stop_gradient(neg)
 
     def per_slot(x):
-        """Values of pairs [B, J, ...] -> of negative slots [B, S, ...]: a shared slot averages its query's pairs."""
-        if x.shape[1] == num_slots:
+        """Values of pairs [B, J or M, ...] -> of negative slots [B, S, ...]: a shared slot averages its window."""
+        if not shared:
             return x
         w = batch.mask[..., None].astype(x.dtype)
         return (x * w).sum(1, keepdims=True) / jnp.maximum(w.sum(1, keepdims=True), 1)
@@ -329,8 +335,13 @@ def train_step(
         greedy = jnp.argmax(gen_logits, axis=-1)  # [B]
         if draws is not None:
             greedy = slots_to_ids(draws, greedy[:, None])[:, 0]
-        greedy_score = jax.lax.stop_gradient(skipgram.score(state.params, batch.queries, greedy[:, None]))  # [B, 1]
-        baseline = per_slot(negative_terms(config, pos, jnp.broadcast_to(greedy_score[:, :, None], pos.shape + (1,)))[1])
+        if shared:
+            greedy_score = skipgram.score_members(state.params["in"][jnp.maximum(batch.queries, 0)],
+                                                  state.params["out"][greedy][:, None])  # [B, M, 1]
+        else:
+            greedy_score = skipgram.score(state.params, batch.queries, greedy[:, None])[:, :, None]  # [B, 1, 1]
+        greedy_score = jax.lax.stop_gradient(greedy_score)
+        baseline = per_slot(negative_terms(config, pos, jnp.broadcast_to(greedy_score, pos.shape + (1,)))[1])
     elif config.baseline == "none":
         baseline = jnp.zeros(())
     row_valid = batch.mask.any(-1)  # [B]

@@ -40,15 +40,23 @@ def steps_per_epoch(num_tokens: int, chunk: int) -> int:
     return -(-num_tokens // chunk)
 
 
-def make_batch(corpus: DeviceCorpus, step: jax.Array, *, chunk: int, window: int, epoch_steps: int, cbow: bool) -> Batch:
+LAYOUTS = ("skipgram", "windows", "cbow")
+
+
+def make_batch(corpus: DeviceCorpus, step: jax.Array, *, chunk: int, window: int, epoch_steps: int,
+               layout: str = "skipgram") -> Batch:
     """The examples of one step: the chunk of `chunk` raw tokens at (step mod epoch_steps) · chunk.
 
     Words are subsampled, the survivors packed to the front (a dropped word no longer separates
     its neighbours, as in word2vec), and each centre i gets a window b_i ~ U{1..window}.
-    Skip-gram: query = centre, positives = its 2·window context slots.
-    CBOW: query = the context bag [2·window], positive = the centre.
+    skipgram: query = centre, positives = its 2·window context slots.
+    windows: the same pairs in word2vec's orientation, for shared negatives: queries = the context
+      slots [2·window], positive = the centre, mask = which contexts are real (GameConfig.shared_negatives).
+    cbow: query = the context bag [2·window], positive = the centre.
     Contexts do not cross chunk boundaries, as gensim's do not cross its 10,000-word jobs.
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
     k_keep, k_window = jax.random.split(jax.random.fold_in(corpus.key, step))
     start = (step % epoch_steps) * chunk
     raw = jax.lax.dynamic_slice(corpus.tokens, (start,), (chunk,))  # [C]
@@ -63,6 +71,8 @@ def make_batch(corpus: DeviceCorpus, step: jax.Array, *, chunk: int, window: int
     is_centre = jnp.arange(chunk) < num_kept  # [C]
     in_window = (jnp.abs(offsets)[None, :] <= reach) & (position >= 0) & (position < num_kept) & is_centre[:, None]
     context = jnp.where(in_window, kept[jnp.clip(position, 0, chunk - 1)], -1)  # [C, 2W]
-    if cbow:
+    if layout == "cbow":
         return Batch(queries=context, positives=kept[:, None], mask=in_window.any(-1, keepdims=True))
+    if layout == "windows":
+        return Batch(queries=context, positives=kept[:, None], mask=in_window)
     return Batch(queries=kept, positives=context, mask=in_window)

@@ -138,6 +138,7 @@ def test_bad_inputs_give_one_line_and_no_run_folder(tmp_path):
         ["train", "--corpus", str(rare), "--out", "out", "--min-count", "5"],
         ["train", "--corpus", str(rare), "--out", "out", "--sampler", "bogus"],
         ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--eval-sets", "ws999"],
+        ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--model", "cbow", "--shared-negatives"],
         ["eval", str(vectors), "--sets", "nosuchset"],
         ["eval", str(tmp_path / "missing.bin")],
         ["neighbors", str(vectors), "zebra"],

@@ -199,7 +199,7 @@ def test_keep_probabilities_word2vec_formula():
 
 
 # One compilation per (chunk, window, epoch_steps, cbow), as in training; LLVM at -O0 compiles in half the time.
-make_batch = jax.jit(windows.make_batch, static_argnames=("chunk", "window", "epoch_steps", "cbow"),
+make_batch = jax.jit(windows.make_batch, static_argnames=("chunk", "window", "epoch_steps", "layout"),
                      compiler_options={"xla_backend_optimization_level": 0})
 
 
@@ -217,7 +217,7 @@ def test_skipgram_pairs_lie_within_the_window():
     assert epoch == 3
     reaches = set()
     for step in range(6):
-        batch = make_batch(corpus, jnp.int32(step), chunk=chunk, window=window, epoch_steps=epoch, cbow=False)
+        batch = make_batch(corpus, jnp.int32(step), chunk=chunk, window=window, epoch_steps=epoch, layout="skipgram")
         queries, positives, mask = map(np.asarray, (batch.queries, batch.positives, batch.mask))
         assert queries.shape == (chunk,) and positives.shape == mask.shape == (chunk, 2 * window)
         start = (step % epoch) * chunk
@@ -242,7 +242,7 @@ def test_window_one_is_exactly_the_neighbours_and_dropped_words_vanish():
     tokens = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
     keep = np.ones(5)
     keep[2] = 0.0
-    batch = make_batch(corpus_of(tokens, keep, chunk=10), jnp.int32(0), chunk=10, window=1, epoch_steps=1, cbow=False)
+    batch = make_batch(corpus_of(tokens, keep, chunk=10), jnp.int32(0), chunk=10, window=1, epoch_steps=1, layout="skipgram")
     # Survivors are packed, so 1 and 3 become neighbours: 0 1 3 4 0 1 3 4.
     np.testing.assert_array_equal(batch.queries, [0, 1, 3, 4, 0, 1, 3, 4, -1, -1])
     np.testing.assert_array_equal(batch.mask,
@@ -252,7 +252,7 @@ def test_window_one_is_exactly_the_neighbours_and_dropped_words_vanish():
         [[-1, 1], [0, 3], [1, 4], [3, 0], [4, 1], [0, 3], [1, 4], [3, -1], [-1, -1], [-1, -1]])
     for step in range(5):
         batch = make_batch(corpus_of(tokens, keep, chunk=4, seed=step), jnp.int32(step), chunk=4, window=2,
-                                   epoch_steps=3, cbow=False)
+                                   epoch_steps=3, layout="skipgram")
         assert not np.any(np.asarray(batch.queries) == 2)
         assert not np.any(np.asarray(batch.positives)[np.asarray(batch.mask)] == 2)
 
@@ -261,22 +261,26 @@ def test_subsampling_keeps_a_word_at_its_keep_probability():
     tokens = np.zeros(2000, np.int32)
     keep = np.array([0.3])
     corpus = corpus_of(tokens, keep, chunk=2000)
-    batch = make_batch(corpus, jnp.int32(0), chunk=2000, window=1, epoch_steps=1, cbow=False)
+    batch = make_batch(corpus, jnp.int32(0), chunk=2000, window=1, epoch_steps=1, layout="skipgram")
     kept = int((np.asarray(batch.queries) == 0).sum())
     assert abs(kept - 600) < 5 * math.sqrt(2000 * 0.3 * 0.7)
 
 
-def test_cbow_batch_layout():
+def test_cbow_and_window_batch_layouts():
     num, chunk, window = 12, 8, 2
     corpus = corpus_of(np.arange(num), np.ones(num), chunk)
     kwargs = dict(chunk=chunk, window=window, epoch_steps=2)
     for step in range(2):
-        sg = make_batch(corpus, jnp.int32(step), cbow=False, **kwargs)
-        cbow = make_batch(corpus, jnp.int32(step), cbow=True, **kwargs)
-        assert cbow.queries.shape == (chunk, 2 * window)
-        assert cbow.positives.shape == cbow.mask.shape == (chunk, 1)
-        # Same key, same windows: the bag is the skip-gram contexts, the positive is the centre.
-        np.testing.assert_array_equal(cbow.queries, np.where(sg.mask, sg.positives, -1))
-        np.testing.assert_array_equal(cbow.positives[:, 0], sg.queries)
-        np.testing.assert_array_equal(cbow.mask[:, 0], np.asarray(sg.mask).any(-1))
-        assert np.all(np.asarray(cbow.queries)[~np.asarray(sg.mask)] == -1)
+        sg = make_batch(corpus, jnp.int32(step), layout="skipgram", **kwargs)
+        for layout in ("cbow", "windows"):
+            bag = make_batch(corpus, jnp.int32(step), layout=layout, **kwargs)
+            assert bag.queries.shape == (chunk, 2 * window) and bag.positives.shape == (chunk, 1)
+            # Same key, same windows: the bag is the skip-gram contexts, the positive is the centre.
+            np.testing.assert_array_equal(bag.queries, np.where(sg.mask, sg.positives, -1))
+            np.testing.assert_array_equal(bag.positives[:, 0], sg.queries)
+            assert np.all(np.asarray(bag.queries)[~np.asarray(sg.mask)] == -1)
+            # CBOW: one pair per window; windows: one pair per context, the same pairs as skip-gram's.
+            mask = np.asarray(sg.mask).any(-1, keepdims=True) if layout == "cbow" else sg.mask
+            np.testing.assert_array_equal(bag.mask, mask)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        windows.make_batch(corpus, jnp.int32(0), layout="pairs", **kwargs)

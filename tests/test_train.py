@@ -258,7 +258,7 @@ def test_game_config_validation():
     for bad in (dict(sampler="gan"), dict(baseline="ema"), dict(loss="l2"), dict(negatives=0), dict(lam=1.5),
                 dict(baseline_decay=1.0), dict(sampler="nce", loss="hinge"), dict(false_negatives="query"),
                 dict(generator="topk"), dict(candidates=1), dict(generator="pool", off_policy=True),
-                dict(gen_matmul_dtype="float16"), dict(shared_negatives=True, false_negatives="pair")):
+                dict(gen_matmul_dtype="float16")):
         with pytest.raises(ValueError):
             train.GameConfig(**bad)
     assert train.GameConfig(sampler="adv").noise_fraction == 0.0
@@ -357,45 +357,75 @@ def test_bf16_generator_logits_are_close_and_the_step_runs():
     assert all(np.isfinite(v) for v in metrics.values())
 
 
-# --- negatives shared by a query's positives ---
+# --- shared negatives: windows in word2vec's orientation ---
 
 SHARED_NS = train.GameConfig(sampler="ns", negatives=NUM_NEG, shared_negatives=True)
+# Two windows: contexts [2, 3] of centre 0, context [4] of centre 1 (−1 pads the bag).
+WINDOW_BATCH = batch_of([[2, 3], [4, -1]], [[0], [1]], [[True, True], [True, False]])
+# The same three pairs as skip-gram pairs (query = context, positive = centre).
+WINDOW_PAIRS = batch_of([2, 3, 4], [[0], [0], [1]], [[True], [True], [True]])
 
 
-def test_shared_negatives_step_is_word2vec_when_every_draw_is_the_same():
-    """With one-hot noise, every pair's negatives are the same word whether drawn per pair or per query."""
+@pytest.mark.parametrize("negative", [5, 0], ids=["negative_5", "negative_is_a_centre"])
+def test_shared_negatives_step_is_word2vec_when_every_draw_is_the_same(negative):
+    """Each context predicts its centre, as word2vec.c does; a negative equal to the centre is skipped."""
     params = random_params()
-    queries, positives, mask = [0, 1], [[2, 3], [4, -1]], [[True, True], [True, False]]
-    new_state, metrics = jitted_step(SHARED_NS)(make_state(SHARED_NS, params), batch_of(queries, positives, mask),
-                                                one_hot_noise(5))
-    expected, loss, _ = word2vec_update(params, queries, positives, mask, negative=5, num_neg=NUM_NEG, lr=LR,
-                                        rule="window")
+    new_state, metrics = jitted_step(SHARED_NS, "windows")(make_state(SHARED_NS, params), WINDOW_BATCH,
+                                                           one_hot_noise(negative))
+    expected, loss, false_rate = word2vec_update(params, [2, 3, 4], [[0], [0], [1]], [[True]] * 3,
+                                                 negative=negative, num_neg=NUM_NEG, lr=LR, rule="pair")
     np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
+    np.testing.assert_allclose(metrics["false_negative_rate"], false_rate, rtol=1e-6)
     np.testing.assert_allclose(new_state.params["in"], expected["in"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(new_state.params["out"], expected["out"], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("sampler", ["nce", "self-adv", "ace"])
 def test_shared_negatives_match_per_pair_negatives_under_one_hot_noise(sampler):
-    """The other samplers too (ace with λ = 1, so every negative is noise): shared = per pair."""
-    configs = [train.GameConfig(sampler=sampler, negatives=NUM_NEG, lam=1.0, shared_negatives=s) for s in (False, True)]
+    """The other samplers too (ace with λ = 1, so every negative is noise): windows = the same pairs one by one."""
     results = []
-    for config in configs:
-        state, metrics = jitted_step(config)(make_state(config, random_params()), SKIPGRAM_BATCH, one_hot_noise(5))
-        results.append(snapshot((state.params, metrics["loss"])))
+    for shared, batch, layout in ((False, WINDOW_PAIRS, "pairs"), (True, WINDOW_BATCH, "windows")):
+        config = train.GameConfig(sampler=sampler, negatives=NUM_NEG, lam=1.0, shared_negatives=shared,
+                                  false_negatives="pair")
+        state, metrics = jitted_step(config, layout)(make_state(config, random_params()), batch, one_hot_noise(0))
+        results.append(snapshot((state.params, metrics["loss"], metrics["false_negative_rate"])))
     for a, b in zip(*(jax.tree_util.tree_leaves(r) for r in results)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_shared_negatives_with_a_generator_run_and_compile_once():
-    config = train.GameConfig(sampler="ace", negatives=NUM_NEG, shared_negatives=True, baseline="self-critical")
+def test_shared_negatives_are_drawn_once_per_window():
+    """Under noise over four words, a window's contexts see the same negatives: with a context repeated,
+    its two copies get the same gradient, so a window [c, c] moves c twice as far as a window [c]."""
+    config = train.GameConfig(sampler="ns", negatives=3, shared_negatives=True)
+    noise_dist = noise.from_probs(np.array([0.0, 0.25, 0.25, 0.25, 0.25, 0.0]))
+    params = random_params()
+    moves = []
+    for bag in ([[5, 5], [5, -1]], [[5, -1], [5, -1]]):
+        batch = batch_of(bag, [[0], [0]], np.array(bag) >= 0)
+        state, _ = jitted_step(config, "windows")(make_state(config, params), batch, noise_dist)
+        moves.append(np.array(state.params["in"][5]) - np.array(params["in"][5]))
+    # All three steps draw the same negatives (same key, same shapes): window 0's second copy adds its share again.
+    state, _ = jitted_step(config, "windows")(make_state(config, params), batch_of([[5, -1], [-1, -1]], [[0], [0]],
+                                                                                   [[True, False], [False, False]]), noise_dist)
+    window_0 = np.array(state.params["in"][5]) - np.array(params["in"][5])
+    np.testing.assert_allclose(moves[0], moves[1] + window_0, rtol=1e-5, atol=1e-7)
+
+
+def test_shared_negatives_need_windows():
+    with pytest.raises(ValueError, match="shared negatives need windows"):
+        jitted_step(SHARED_NS)(make_state(SHARED_NS, random_params()), SKIPGRAM_BATCH, UNIGRAM)
+
+
+@pytest.mark.parametrize("baseline", ["moving-average", "self-critical"])
+def test_shared_negatives_with_a_generator_run_and_compile_once(baseline):
+    config = train.GameConfig(sampler="ace", negatives=NUM_NEG, shared_negatives=True, baseline=baseline)
     state = make_state(config, random_params())
     for _ in range(3):
         before = snapshot(state.gen_params)
-        state, metrics = jitted_step(config)(state, SKIPGRAM_BATCH, UNIGRAM)
+        state, metrics = jitted_step(config, "windows")(state, WINDOW_BATCH, UNIGRAM)
         assert all(np.isfinite(v) for v in metrics.values()), metrics
         assert not all(leaves_equal(before, state.gen_params))
-    assert TRACES[config, "skipgram"] == 1
+    assert TRACES[config, "windows"] == 1
 
 
 # --- generators over noise candidates (pool, kbgan) ---
@@ -507,7 +537,7 @@ def test_toy_corpus_separates_the_two_groups():
     epoch = windows.steps_per_epoch(len(tokens), chunk)
     state = train.create_train_state(jax.random.key(4), skipgram.init(jax.random.key(2), vocab, dim), optax.sgd(0.02))
     make_batch = jax.jit(
-        functools.partial(windows.make_batch, chunk=chunk, window=window, epoch_steps=epoch, cbow=False),
+        functools.partial(windows.make_batch, chunk=chunk, window=window, epoch_steps=epoch, layout="skipgram"),
         compiler_options=FAST_COMPILE)
     step = jitted_step(NS, "toy corpus")
     dist = noise.unigram(counts)

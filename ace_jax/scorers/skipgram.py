@@ -39,6 +39,11 @@ def score_rows(query: jax.Array, cand_rows: jax.Array) -> jax.Array:
     return jnp.einsum("bd,bkd->bk", query, cand_rows)
 
 
+def score_members(member_rows: jax.Array, cand_rows: jax.Array) -> jax.Array:
+    """Every member of a bag as its own query: rows [B, M, d], candidate rows [B, K, d] -> logits [B, M, K]."""
+    return jnp.einsum("bmd,bkd->bmk", member_rows, cand_rows)
+
+
 def score(params: dict, queries: jax.Array, candidates: jax.Array) -> jax.Array:
     """queries [B] (skip-gram) or [B, M] (CBOW, −1 padded), candidates [B, K] int32 -> logits [B, K]."""
     return score_rows(embed_queries(params["in"], queries), params["out"][candidates])
