@@ -44,7 +44,7 @@ def add_train_parser(commands) -> None:
                    help="split on whitespace only (default: text8-style lower case, digits spelled out, letters only)")
     p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold t")
     p.add_argument("--lr", type=float, default=None, help="start learning rate (0.025 skip-gram, 0.05 CBOW)")
-    p.add_argument("--chunk", type=int, default=512, help="raw tokens per step")
+    p.add_argument("--chunk", type=int, default=512, help="tokens per step, after subsampling")
     p.add_argument("--optimizer", default="sgd", choices=["sgd", "adagrad", "adam"],
                    help="discriminator optimiser; adagrad and adam keep per-row state and update only the rows a step touches")
     p.add_argument("--loss", default="logistic", choices=["logistic", "hinge"])

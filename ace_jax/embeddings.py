@@ -44,7 +44,7 @@ class WordConfig:
     learning_rate: float | None = None  # None: 0.025 skip-gram, 0.05 CBOW (word2vec.c)
     min_learning_rate: float = 1e-4  # as a fraction of the start, word2vec.c's floor
     optimizer: str = "sgd"  # sgd | adagrad | adam (lazy: per-row state, only touched rows move); the rate decays for all
-    chunk: int = 512  # raw tokens per step; larger batches sum more gradients into hot rows and lose ρ
+    chunk: int = 512  # tokens per step after subsampling; larger batches sum more gradients into hot rows and lose ρ
     game: train.GameConfig = train.GameConfig()
     gen_dim: int = 32
     gen_learning_rate: float = 1e-3
@@ -102,12 +102,58 @@ class WordConfig:
         return cls(**data)
 
 
+class EpochStreams:
+    """The corpus's epochs after subsampling, each made on the device when the steps reach it.
+
+    An epoch's steps are known once it is made (ceil(kept / chunk)), so epoch e's first step needs
+    epochs 0..e−1; only the current epoch's stream is held.
+    """
+
+    def __init__(self, corpus: windows.DeviceCorpus, chunk: int, mesh: jax.sharding.Mesh):
+        self.corpus = corpus
+        self.subsample = jax.jit(functools.partial(windows.subsample_epoch, chunk=chunk),
+                                 out_shardings=parallel.replicated(mesh))
+        self.chunk = chunk
+        self.first_steps = [0]  # first step of each epoch made so far, then the end of the last one
+        self.current: tuple[int, windows.EpochStream] | None = None
+
+    def make(self, epoch: int) -> windows.EpochStream:
+        stream = self.subsample(self.corpus, epoch, self.first_steps[epoch])
+        if len(self.first_steps) == epoch + 1:
+            kept = int(parallel.fetch(stream.num_kept))
+            self.first_steps.append(self.first_steps[epoch] + windows.steps_in(kept, self.chunk))
+        self.current = (epoch, stream)
+        return stream
+
+    def epoch_of(self, step: int) -> int:
+        epoch = 0
+        while True:
+            if len(self.first_steps) == epoch + 1:
+                self.make(epoch)
+            if step < self.first_steps[epoch + 1]:
+                return epoch
+            epoch += 1
+
+    def steps(self, epochs: float) -> int:
+        """Steps of the first `epochs` epochs, a fraction of the last one rounded up."""
+        last = math.ceil(epochs) - 1
+        while len(self.first_steps) <= last + 1:
+            self.make(len(self.first_steps) - 1)
+        first, end = self.first_steps[last], self.first_steps[last + 1]
+        return first + math.ceil((epochs - last) * (end - first))
+
+    def stream(self, step: int) -> windows.EpochStream:
+        """The stream step `step` reads."""
+        epoch = self.epoch_of(step)
+        return self.current[1] if self.current[0] == epoch else self.make(epoch)
+
+
 @dataclasses.dataclass
 class Setup:
     """Everything a run derives from its config: the data on the device and the jitted step."""
 
     corpus: EncodedCorpus
-    device_corpus: windows.DeviceCorpus
+    epochs: EpochStreams
     noise: noise_lib.NoiseDistribution
     huffman: train.HuffmanTables | None
     total_steps: int
@@ -115,6 +161,15 @@ class Setup:
     initial_state: train.TrainState  # on the host, without padding: what checkpoints hold
     mesh: jax.sharding.Mesh
     row_shards: int
+
+    def run_step(self, state: train.TrainState, step: int) -> tuple[train.TrainState, dict]:
+        """Plays step `step` (the host's count of steps taken so far) on the epoch it falls in."""
+        return self.step_fn(state, self.epochs.stream(step), self.noise, self.huffman)
+
+    @property
+    def raw_words_per_step(self) -> float:
+        """Corpus tokens (before subsampling) per step in the first epoch, for words/s."""
+        return len(self.corpus.tokens) / self.epochs.first_steps[1]
 
     def place(self, state: train.TrainState) -> train.TrainState:
         """A host state (initial or loaded) -> global arrays on the mesh, tables padded to split evenly."""
@@ -130,12 +185,10 @@ def set_learning_rate(opt_state, learning_rate):
     return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate})
 
 
-def word_train_step(state, corpus, noise, huffman, *, config: WordConfig, epoch_steps: int, total_steps: int,
-                    mesh: jax.sharding.Mesh):
+def word_train_step(state, stream, noise, huffman, *, config: WordConfig, total_steps: int, mesh: jax.sharding.Mesh):
     """Makes this step's examples on the device, decays the rate as word2vec does, plays one game step.
     Every device makes the (cheap) examples of the whole chunk; the game splits the centres over devices."""
-    batch = windows.make_batch(corpus, state.step, chunk=config.chunk, window=config.window,
-                               epoch_steps=epoch_steps, layout=config.layout)
+    batch = windows.make_batch(stream, state.step, chunk=config.chunk, window=config.window, layout=config.layout)
     progress = state.step / total_steps
     if config.pairs is not None:
         # An exact pair budget: pairs past it are masked out, and the rate decays with pairs seen.
@@ -165,7 +218,7 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
     root = jax.random.PRNGKey(config.seed)
     k_data, k_game, k_params, k_gen = (jax.random.fold_in(root, i) for i in range(4))
     counts = corpus.vocab.counts
-    device_corpus = windows.make_device_corpus(corpus.tokens, counts, sample=config.sample, chunk=config.chunk, key=k_data)
+    device_corpus = windows.make_device_corpus(corpus.tokens, counts, sample=config.sample, key=k_data)
     noise = noise_lib.unigram(counts)
     tables = None
     num_outputs = vocab_size
@@ -187,18 +240,17 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
     else:
         tx = optax.inject_hyperparams(getattr(optax, config.optimizer))(learning_rate=config.start_learning_rate)
     state = train.create_train_state(k_game, params, tx, gen_params, gen_tx, sparse_updates=sparse)
-    epoch_steps = windows.steps_per_epoch(len(corpus.tokens), config.chunk)
-    total_steps = max(1, math.ceil(config.epochs * epoch_steps))
+    # The corpus, noise and Huffman tables are read by every device: replicated.
+    device_corpus, noise, tables = parallel.place((device_corpus, noise, tables), parallel.replicated(mesh))
+    epochs = EpochStreams(device_corpus, config.chunk, mesh)
+    total_steps = epochs.steps(config.epochs)
     if config.pairs is not None:
         total_steps = sys.maxsize  # the pair budget decides; the loop stops once it is spent
     state = jax.device_get(state)
     shardings = parallel.state_shardings(parallel.pad_tables(state, row_shards), mesh)
-    step_fn = jax.jit(functools.partial(word_train_step, config=config, epoch_steps=epoch_steps,
-                                        total_steps=min(total_steps, 2**31 - 1), mesh=mesh),
+    step_fn = jax.jit(functools.partial(word_train_step, config=config, total_steps=min(total_steps, 2**31 - 1), mesh=mesh),
                       donate_argnums=0, out_shardings=(shardings, parallel.replicated(mesh)))
-    # The corpus, noise and Huffman tables are read by every device: replicated.
-    device_corpus, noise, tables = parallel.place((device_corpus, noise, tables), parallel.replicated(mesh))
-    return Setup(corpus, device_corpus, noise, tables, total_steps, step_fn, state, mesh, row_shards)
+    return Setup(corpus, epochs, noise, tables, total_steps, step_fn, state, mesh, row_shards)
 
 
 def input_vectors(setup: Setup, state: train.TrainState) -> np.ndarray:
@@ -214,8 +266,8 @@ def format_duration(seconds: float) -> str:
 class ProgressLine:
     """gensim/fastText-style progress on stderr: words/s, loss, generator entropy, ETA."""
 
-    def __init__(self, total_steps: int, chunk: int, stream=sys.stderr):
-        self.total_steps, self.chunk, self.stream = total_steps, chunk, stream
+    def __init__(self, total_steps: int, words_per_step: float, stream=sys.stderr):
+        self.total_steps, self.words_per_step, self.stream = total_steps, words_per_step, stream
         self.start_time = time.perf_counter()
         self.start_step = None
 
@@ -225,7 +277,7 @@ class ProgressLine:
             return
         elapsed = max(time.perf_counter() - self.start_time, 1e-9)
         rate = (step - self.start_step) / elapsed
-        words = rate * self.chunk
+        words = rate * self.words_per_step
         parts = [f"step {step}{budget}", f"{words / 1e3:.1f}k words/s", f"pairs {pairs / 1e6:.2f}M",
                  f"loss {metrics['loss']:.4f}"]
         if "gen_entropy" in metrics:
@@ -352,7 +404,7 @@ def train_word_embeddings(
             append_jsonl(metrics_path, entry)
 
     words = setup.corpus.vocab.words
-    line = ProgressLine(setup.total_steps, config.chunk) if progress and writer else None
+    line = ProgressLine(setup.total_steps, setup.raw_words_per_step) if progress and writer else None
     budget = f"/{setup.total_steps}" if config.pairs is None else f" (pairs budget {config.pairs:,})"
     step, metrics = int(state.step), {}
     spent = False  # the pair budget, read from the device only at log steps (no host sync per step)
@@ -364,7 +416,7 @@ def train_word_embeddings(
                     if stop.is_set():
                         raise AceJaxError(f"interrupted at step {step}; continue with --resume")
                     return {}
-                state, metrics = setup.step_fn(state, setup.device_corpus, setup.noise, setup.huffman)
+                state, metrics = setup.run_step(state, step)
                 step += 1
                 if step % config.log_every == 0:
                     host = {k: float(v) for k, v in jax.device_get(metrics).items()}

@@ -11,13 +11,29 @@ from ace_jax.train import Batch
 class DeviceCorpus(flax.struct.PyTreeNode):
     """The encoded corpus as it lives on the device.
 
-    tokens: [N + chunk] int32, the corpus followed by −1 padding so every chunk slice is in bounds.
+    tokens: [N] int32, the corpus.
     keep_probs: [V] float32, word2vec's probability of keeping each word when subsampling.
     key: the data PRNG key, apart from the game's, so every sampler with the same seed sees the same pairs.
     """
 
     tokens: jax.Array
     keep_probs: jax.Array
+    key: jax.Array
+
+
+class EpochStream(flax.struct.PyTreeNode):
+    """One epoch of the corpus after subsampling, as the steps of that epoch read it.
+
+    tokens: [N + chunk] int32, the kept tokens packed to the front (a dropped word no longer separates
+      its neighbours, as in word2vec), then −1, so every step's slice is in bounds.
+    num_kept: int32 [], how many were kept; the epoch has ceil(num_kept / chunk) steps.
+    first_step: int32 [], the step that reads the first chunk.
+    key: the corpus's data key, for the windows.
+    """
+
+    tokens: jax.Array
+    num_kept: jax.Array
+    first_step: jax.Array
     key: jax.Array
 
 
@@ -31,24 +47,34 @@ def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
         return np.minimum(1.0, (np.sqrt(counts / threshold) + 1.0) * threshold / counts).astype(np.float32)
 
 
-def make_device_corpus(tokens: np.ndarray, counts: np.ndarray, *, sample: float, chunk: int, key: jax.Array) -> DeviceCorpus:
-    padded = np.concatenate([np.asarray(tokens, np.int32), np.full(chunk, -1, np.int32)])
-    return DeviceCorpus(jnp.asarray(padded), jnp.asarray(keep_probabilities(counts, sample)), key)
+def make_device_corpus(tokens: np.ndarray, counts: np.ndarray, *, sample: float, key: jax.Array) -> DeviceCorpus:
+    return DeviceCorpus(jnp.asarray(tokens, jnp.int32), jnp.asarray(keep_probabilities(counts, sample)), key)
 
 
-def steps_per_epoch(num_tokens: int, chunk: int) -> int:
-    return -(-num_tokens // chunk)
+def subsample_epoch(corpus: DeviceCorpus, epoch: jax.Array, first_step: jax.Array, *, chunk: int) -> EpochStream:
+    """Keeps each token of the corpus with its word's keep probability, fresh draws every epoch (word2vec
+    draws once per occurrence read), and packs the survivors, so every step reads `chunk` kept tokens."""
+    raw = corpus.tokens
+    key = jax.random.fold_in(jax.random.fold_in(corpus.key, 0), epoch)
+    keep = jax.random.uniform(key, raw.shape) < corpus.keep_probs[raw]
+    rank = jnp.cumsum(keep) - 1
+    size = raw.shape[0] + chunk
+    tokens = jnp.full((size,), -1, jnp.int32).at[jnp.where(keep, rank, size)].set(raw, mode="drop")
+    return EpochStream(tokens, keep.sum(dtype=jnp.int32), jnp.asarray(first_step, jnp.int32), corpus.key)
+
+
+def steps_in(num_kept: int, chunk: int) -> int:
+    """Steps an epoch of `num_kept` kept tokens takes (at least one, so an empty epoch still ends)."""
+    return max(1, -(-num_kept // chunk))
 
 
 LAYOUTS = ("skipgram", "windows", "cbow")
 
 
-def make_batch(corpus: DeviceCorpus, step: jax.Array, *, chunk: int, window: int, epoch_steps: int,
-               layout: str = "skipgram") -> Batch:
-    """The examples of one step: the chunk of `chunk` raw tokens at (step mod epoch_steps) · chunk.
+def make_batch(stream: EpochStream, step: jax.Array, *, chunk: int, window: int, layout: str = "skipgram") -> Batch:
+    """The examples of one step: `chunk` kept tokens of the epoch, from (step − first_step) · chunk.
 
-    Words are subsampled, the survivors packed to the front (a dropped word no longer separates
-    its neighbours, as in word2vec), and each centre i gets a window b_i ~ U{1..window}.
+    Each centre i gets a window b_i ~ U{1..window}.
     skipgram: query = centre, positives = its 2·window context slots.
     windows: the same pairs in word2vec's orientation, for shared negatives: queries = the context
       slots [2·window], positive = the centre, mask = which contexts are real (GameConfig.shared_negatives).
@@ -57,13 +83,9 @@ def make_batch(corpus: DeviceCorpus, step: jax.Array, *, chunk: int, window: int
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
-    k_keep, k_window = jax.random.split(jax.random.fold_in(corpus.key, step))
-    start = (step % epoch_steps) * chunk
-    raw = jax.lax.dynamic_slice(corpus.tokens, (start,), (chunk,))  # [C]
-    keep = (raw >= 0) & (jax.random.uniform(k_keep, (chunk,)) < corpus.keep_probs[jnp.maximum(raw, 0)])
-    rank = jnp.cumsum(keep) - 1
-    kept = jnp.full((chunk,), -1, jnp.int32).at[jnp.where(keep, rank, chunk)].set(raw, mode="drop")  # [C]
-    num_kept = keep.sum()
+    k_window = jax.random.fold_in(jax.random.fold_in(stream.key, 1), step)
+    kept = jax.lax.dynamic_slice(stream.tokens, ((step - stream.first_step) * chunk,), (chunk,))  # [C]
+    num_kept = (kept >= 0).sum()
 
     offsets = jnp.concatenate([jnp.arange(-window, 0), jnp.arange(1, window + 1)])  # [2W]
     reach = jax.random.randint(k_window, (chunk, 1), 1, window + 1)  # [C, 1]

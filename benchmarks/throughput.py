@@ -49,9 +49,9 @@ def measure_ours(args, dim: int, sampler: str) -> dict:
     config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
                         window=5, game=GameConfig(negatives=5, **SAMPLERS[sampler]), chunk=args.chunk, seed=0)
     setup = build(config)
-    state, step = setup.place(setup.initial_state), setup.step_fn
+    state = setup.place(setup.initial_state)
     start = time.perf_counter()
-    state, metrics = step(state, setup.device_corpus, setup.noise, setup.huffman)
+    state, metrics = setup.run_step(state, 0)
     jax.block_until_ready(metrics)
     compile_s = time.perf_counter() - start
     windows, done = [], 1
@@ -60,13 +60,13 @@ def measure_ours(args, dim: int, sampler: str) -> dict:
         pairs_before = float(state.pairs)
         start = time.perf_counter()
         for _ in range(per_window):
-            state, metrics = step(state, setup.device_corpus, setup.noise, setup.huffman)
+            state, metrics = setup.run_step(state, done)
+            done += 1
         jax.block_until_ready(state.params)
         seconds = time.perf_counter() - start
-        done += per_window
-        windows.append((per_window * config.chunk / seconds, (float(state.pairs) - pairs_before) / seconds))
+        windows.append((per_window * setup.raw_words_per_step / seconds, (float(state.pairs) - pairs_before) / seconds))
     while done < setup.total_steps:  # finish the epoch, so ρ is of a whole run
-        state, metrics = step(state, setup.device_corpus, setup.noise, setup.huffman)
+        state, metrics = setup.run_step(state, done)
         done += 1
     scores = evaluate_all(input_vectors(setup, state), setup.corpus.vocab.words, QUALITY_SETS, analogy=False)
     words_s, pairs_s = (float(np.median(column)) for column in zip(*windows))

@@ -56,7 +56,7 @@ def parse_args(argv):
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--chunk", type=int, default=128,
-                   help="raw tokens per step; 128 keeps word2vec's step size (gensim parity), the library default is 512")
+                   help="tokens per step after subsampling; 128 keeps word2vec's step size (gensim parity), the library default is 512")
     p.add_argument("--gen-dim", type=int, default=32)
     p.add_argument("--false-negatives", default="window", choices=["window", "pair"],
                    help="mask negatives equal to any context of the centre (window) or to the pair's own (pair, word2vec)")
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
         f"Corpus: {corpus.source}, {len(corpus.tokens):,} tokens kept of {corpus.n_raw_tokens:,}, "
         f"vocabulary {len(corpus.vocab):,} (min_count {args.min_count}); d={args.dim}, window {args.window}, "
         f"{args.negatives} negatives, subsampling 1e-3, {args.epochs:g} epoch(s); false negatives: {args.false_negatives}; "
-        f"{args.chunk} raw tokens per step.",
+        f"{args.chunk} tokens per step after subsampling.",
         f"Pairs in vocabulary: {coverage(results, DEFAULT_SETS)}.",
         "",
         "Spearman ρ (mean ± std over seeds), analogy accuracy (3CosAdd, top 30k words), positive pairs seen,",

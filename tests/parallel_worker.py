@@ -24,8 +24,8 @@ def final_tables(corpus: str, sampler: str, model: str, devices: int, row_shards
                         eval_sets=(), final_sets=(), analogy=False)
     setup = build(config, devices=devices, row_shards=row_shards)
     state = setup.place(setup.initial_state)
-    for _ in range(STEPS):
-        state, metrics = setup.step_fn(state, setup.device_corpus, setup.noise, setup.huffman)
+    for step in range(STEPS):
+        state, metrics = setup.run_step(state, step)
     host = setup.fetch(state)
     tables = {f"params/{k}": v for k, v in host.params.items()}
     tables.update({f"gen/{k}": v for k, v in host.gen_params.items()})

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from ace_jax import generator, huffman, losses, noise, windows
+from ace_jax import embeddings, generator, huffman, losses, noise, parallel, windows
+from ace_jax.train import Batch
 
 DISTRIBUTIONS = {
     "uniform": np.ones(4) / 4,
@@ -198,26 +199,31 @@ def test_keep_probabilities_word2vec_formula():
     np.testing.assert_array_equal(windows.keep_probabilities(counts, 0.0), np.ones(4))
 
 
-# One compilation per (chunk, window, epoch_steps, cbow), as in training; LLVM at -O0 compiles in half the time.
-make_batch = jax.jit(windows.make_batch, static_argnames=("chunk", "window", "epoch_steps", "layout"),
-                     compiler_options={"xla_backend_optimization_level": 0})
+# One compilation per static setting, as in training; LLVM at -O0 compiles in half the time.
+FAST = {"xla_backend_optimization_level": 0}
+subsample = jax.jit(windows.subsample_epoch, static_argnames=("chunk",), compiler_options=FAST)
+make_batch = jax.jit(windows.make_batch, static_argnames=("chunk", "window", "layout"), compiler_options=FAST)
 
 
-def corpus_of(tokens, keep_probs, chunk, seed=0) -> windows.DeviceCorpus:
-    tokens = np.asarray(tokens, np.int32)
-    padded = np.concatenate([tokens, np.full(chunk, -1, np.int32)])
-    return windows.DeviceCorpus(jnp.asarray(padded), jnp.asarray(keep_probs, jnp.float32), jax.random.key(seed))
+def corpus_of(tokens, keep_probs, seed=0) -> windows.DeviceCorpus:
+    return windows.DeviceCorpus(jnp.asarray(tokens, jnp.int32), jnp.asarray(keep_probs, jnp.float32),
+                                jax.random.key(seed))
+
+
+def batch_at(corpus, step, *, chunk, window, layout="skipgram", epoch=0, first_step=0) -> Batch:
+    stream = subsample(corpus, epoch, first_step, chunk=chunk)
+    return make_batch(stream, jnp.int32(step), chunk=chunk, window=window, layout=layout)
 
 
 def test_skipgram_pairs_lie_within_the_window():
     # Distinct ids, so an id is its position.
     num, chunk, window = 23, 10, 3
-    corpus = corpus_of(np.arange(num), np.ones(num), chunk)
-    epoch = windows.steps_per_epoch(num, chunk)
+    corpus = corpus_of(np.arange(num), np.ones(num))
+    epoch = windows.steps_in(num, chunk)
     assert epoch == 3
     reaches = set()
     for step in range(6):
-        batch = make_batch(corpus, jnp.int32(step), chunk=chunk, window=window, epoch_steps=epoch, layout="skipgram")
+        batch = batch_at(corpus, step, chunk=chunk, window=window, epoch=step // epoch, first_step=step // epoch * epoch)
         queries, positives, mask = map(np.asarray, (batch.queries, batch.positives, batch.mask))
         assert queries.shape == (chunk,) and positives.shape == mask.shape == (chunk, 2 * window)
         start = (step % epoch) * chunk
@@ -242,7 +248,7 @@ def test_window_one_is_exactly_the_neighbours_and_dropped_words_vanish():
     tokens = [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
     keep = np.ones(5)
     keep[2] = 0.0
-    batch = make_batch(corpus_of(tokens, keep, chunk=10), jnp.int32(0), chunk=10, window=1, epoch_steps=1, layout="skipgram")
+    batch = batch_at(corpus_of(tokens, keep), 0, chunk=10, window=1)
     # Survivors are packed, so 1 and 3 become neighbours: 0 1 3 4 0 1 3 4.
     np.testing.assert_array_equal(batch.queries, [0, 1, 3, 4, 0, 1, 3, 4, -1, -1])
     np.testing.assert_array_equal(batch.mask,
@@ -250,30 +256,44 @@ def test_window_one_is_exactly_the_neighbours_and_dropped_words_vanish():
     np.testing.assert_array_equal(
         np.where(batch.mask, batch.positives, -1),
         [[-1, 1], [0, 3], [1, 4], [3, 0], [4, 1], [0, 3], [1, 4], [3, -1], [-1, -1], [-1, -1]])
-    for step in range(5):
-        batch = make_batch(corpus_of(tokens, keep, chunk=4, seed=step), jnp.int32(step), chunk=4, window=2,
-                                   epoch_steps=3, layout="skipgram")
-        assert not np.any(np.asarray(batch.queries) == 2)
-        assert not np.any(np.asarray(batch.positives)[np.asarray(batch.mask)] == 2)
+    # Steps read the kept tokens four at a time: 0 1 3 4 | 0 1 3 4.
+    for step in range(2):
+        batch = batch_at(corpus_of(tokens, keep, seed=step), step, chunk=4, window=2)
+        np.testing.assert_array_equal(batch.queries, [0, 1, 3, 4])
 
 
-def test_subsampling_keeps_a_word_at_its_keep_probability():
-    tokens = np.zeros(2000, np.int32)
-    keep = np.array([0.3])
-    corpus = corpus_of(tokens, keep, chunk=2000)
-    batch = make_batch(corpus, jnp.int32(0), chunk=2000, window=1, epoch_steps=1, layout="skipgram")
-    kept = int((np.asarray(batch.queries) == 0).sum())
+def test_subsampling_keeps_a_word_at_its_keep_probability_with_fresh_draws_each_epoch():
+    corpus = corpus_of(np.zeros(2000, np.int32), np.array([0.3]))
+    streams = [subsample(corpus, epoch, 0, chunk=16) for epoch in (0, 1, 0)]
+    kept = int(streams[0].num_kept)
     assert abs(kept - 600) < 5 * math.sqrt(2000 * 0.3 * 0.7)
+    tokens = np.asarray(streams[0].tokens)
+    assert tokens.shape == (2016,) and np.all(tokens[:kept] == 0) and np.all(tokens[kept:] == -1)
+    assert int(streams[1].num_kept) != kept  # another epoch, other draws
+    np.testing.assert_array_equal(streams[2].tokens, streams[0].tokens)  # the same epoch, the same draws
+
+
+def test_epoch_streams_follow_each_epochs_kept_count():
+    corpus = corpus_of(np.zeros(1000, np.int32), np.array([0.5]))
+    epochs = embeddings.EpochStreams(corpus, 64, parallel.make_mesh(1, 1))
+    steps = [windows.steps_in(int(subsample(corpus, e, 0, chunk=64).num_kept), 64) for e in range(3)]
+    assert epochs.steps(2.5) == steps[0] + steps[1] + math.ceil(0.5 * steps[2])
+    assert epochs.first_steps == [0, steps[0], steps[0] + steps[1], sum(steps)]
+    for epoch, step in ((0, 0), (0, steps[0] - 1), (1, steps[0]), (2, sum(steps) - 1), (0, 1)):
+        stream = epochs.stream(step)
+        assert int(stream.first_step) == epochs.first_steps[epoch]
+        np.testing.assert_array_equal(stream.tokens, subsample(corpus, epoch, 0, chunk=64).tokens)
+    assert epochs.steps(1) == steps[0]
 
 
 def test_cbow_and_window_batch_layouts():
     num, chunk, window = 12, 8, 2
-    corpus = corpus_of(np.arange(num), np.ones(num), chunk)
-    kwargs = dict(chunk=chunk, window=window, epoch_steps=2)
+    corpus = corpus_of(np.arange(num), np.ones(num))
+    kwargs = dict(chunk=chunk, window=window)
     for step in range(2):
-        sg = make_batch(corpus, jnp.int32(step), layout="skipgram", **kwargs)
+        sg = batch_at(corpus, step, layout="skipgram", **kwargs)
         for layout in ("cbow", "windows"):
-            bag = make_batch(corpus, jnp.int32(step), layout=layout, **kwargs)
+            bag = batch_at(corpus, step, layout=layout, **kwargs)
             assert bag.queries.shape == (chunk, 2 * window) and bag.positives.shape == (chunk, 1)
             # Same key, same windows: the bag is the skip-gram contexts, the positive is the centre.
             np.testing.assert_array_equal(bag.queries, np.where(sg.mask, sg.positives, -1))
@@ -283,4 +303,4 @@ def test_cbow_and_window_batch_layouts():
             mask = np.asarray(sg.mask).any(-1, keepdims=True) if layout == "cbow" else sg.mask
             np.testing.assert_array_equal(bag.mask, mask)
     with pytest.raises(ValueError, match="layout must be one of"):
-        windows.make_batch(corpus, jnp.int32(0), layout="pairs", **kwargs)
+        windows.make_batch(subsample(corpus, 0, 0, chunk=chunk), jnp.int32(0), layout="pairs", **kwargs)

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.test_util import check_grads
 import pytest
 
 from ace_jax import generator, huffman, noise, sparse_optim, train, windows
@@ -411,6 +412,17 @@ def test_shared_negatives_are_drawn_once_per_window():
     np.testing.assert_allclose(moves[0], moves[1] + window_0, rtol=1e-5, atol=1e-7)
 
 
+def test_score_members_hand_written_gradient_is_the_einsums():
+    keys = jax.random.split(jax.random.key(7), 3)
+    members, cands = jax.random.normal(keys[0], (2, 3, 4)), jax.random.normal(keys[1], (2, 2, 4))
+    g = jax.random.normal(keys[2], (2, 3, 2))
+    expected = jax.vjp(lambda a, b: jnp.einsum("bmd,bkd->bmk", a, b), members, cands)[1](g)
+    got = jax.vjp(skipgram.score_members, members, cands)[1](g)
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    check_grads(skipgram.score_members, (members, cands), order=1, modes=["rev"])
+
+
 def test_shared_negatives_need_windows():
     with pytest.raises(ValueError, match="shared negatives need windows"):
         jitted_step(SHARED_NS)(make_state(SHARED_NS, random_params()), SKIPGRAM_BATCH, UNIGRAM)
@@ -533,16 +545,16 @@ def test_toy_corpus_separates_the_two_groups():
     vocab, dim, chunk, window = 10, 8, 100, 2
     tokens = two_group_corpus()
     counts = np.bincount(tokens, minlength=vocab)
-    corpus = windows.make_device_corpus(tokens, counts, sample=0.0, chunk=chunk, key=jax.random.key(1))
-    epoch = windows.steps_per_epoch(len(tokens), chunk)
+    corpus = windows.make_device_corpus(tokens, counts, sample=0.0, key=jax.random.key(1))
+    stream = windows.subsample_epoch(corpus, 0, 0, chunk=chunk)  # sample 0 keeps every token, every epoch
+    epoch = windows.steps_in(len(tokens), chunk)
     state = train.create_train_state(jax.random.key(4), skipgram.init(jax.random.key(2), vocab, dim), optax.sgd(0.02))
-    make_batch = jax.jit(
-        functools.partial(windows.make_batch, chunk=chunk, window=window, epoch_steps=epoch, layout="skipgram"),
-        compiler_options=FAST_COMPILE)
+    make_batch = jax.jit(functools.partial(windows.make_batch, chunk=chunk, window=window, layout="skipgram"),
+                         compiler_options=FAST_COMPILE)
     step = jitted_step(NS, "toy corpus")
     dist = noise.unigram(counts)
     for s in range(200):
-        state, metrics = step(state, make_batch(corpus, jnp.int32(s)), dist)
+        state, metrics = step(state, make_batch(stream.replace(first_step=jnp.int32(s // epoch * epoch)), jnp.int32(s)), dist)
     assert np.isfinite(metrics["loss"])
     vectors = np.asarray(state.params["in"])
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

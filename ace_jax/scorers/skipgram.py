@@ -39,9 +39,27 @@ def score_rows(query: jax.Array, cand_rows: jax.Array) -> jax.Array:
     return jnp.einsum("bd,bkd->bk", query, cand_rows)
 
 
+@jax.custom_vjp
 def score_members(member_rows: jax.Array, cand_rows: jax.Array) -> jax.Array:
-    """Every member of a bag as its own query: rows [B, M, d], candidate rows [B, K, d] -> logits [B, M, K]."""
+    """Every member of a bag as its own query: rows [B, M, d], candidate rows [B, K, d] -> logits [B, M, K].
+
+    The gradient is written by hand: XLA on CPU runs the transposed batched product that autodiff makes
+    for the candidates ("bmk,bmd->bkd") about 4× slower than the same sum as a broadcast and reduce.
+    """
     return jnp.einsum("bmd,bkd->bmk", member_rows, cand_rows)
+
+
+def _score_members_forward(member_rows, cand_rows):
+    return score_members(member_rows, cand_rows), (member_rows, cand_rows)
+
+
+def _score_members_backward(rows, g):
+    member_rows, cand_rows = rows
+    return (jnp.einsum("bmk,bkd->bmd", g, cand_rows),
+            (g[:, :, :, None] * member_rows[:, :, None, :]).sum(1))
+
+
+score_members.defvjp(_score_members_forward, _score_members_backward)
 
 
 def score(params: dict, queries: jax.Array, candidates: jax.Array) -> jax.Array:
