@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ace_jax import io
+from ace_jax import io, windows
 from ace_jax.data.corpus import CorpusOptions, load_corpus
 from ace_jax.embeddings import WordConfig, train_word_embeddings
 from ace_jax.errors import AceJaxError
@@ -179,8 +179,9 @@ def plot(results: dict, path: Path) -> None:
             if method == "gensim":
                 ax.axhline(np.mean([r[name]["spearman"] for r in runs]), ls="--", c="gray", label="gensim (final)")
                 continue
-            xs = np.array([[p["pairs"] for p in r["curve"]] for r in runs]).mean(0)
-            ys = np.array([[p[name]["spearman"] for p in r["curve"]] for r in runs])
+            points = min(len(r["curve"]) for r in runs)  # seeds keep different numbers of tokens: ±1 evaluation
+            xs = np.array([[p["pairs"] for p in r["curve"][:points]] for r in runs]).mean(0)
+            ys = np.array([[p[name]["spearman"] for p in r["curve"][:points]] for r in runs])
             ax.errorbar(xs, ys.mean(0), yerr=ys.std(0) if len(runs) > 1 else None, marker="o", ms=3,
                         capsize=2, label=method)
         ax.set_title(name)
@@ -204,7 +205,8 @@ def main(argv=None) -> int:
         raise AceJaxError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
     corpus = load_corpus(args.corpus, CorpusOptions(min_count=args.min_count, max_vocab=args.max_vocab,
                                                     max_tokens=args.max_tokens))
-    epoch_steps = int(np.ceil(args.epochs * len(corpus.tokens) / args.chunk))
+    expected_kept = (corpus.vocab.counts * windows.keep_probabilities(corpus.vocab.counts, WordConfig.sample)).sum()
+    epoch_steps = int(np.ceil(args.epochs * expected_kept / args.chunk))  # steps read tokens after subsampling
     results = {}
     for method in methods:
         results[method] = []

@@ -1,7 +1,11 @@
 """The README's Python examples run as written."""
 
+import math
+import os
 import re
 from pathlib import Path
+
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -17,3 +21,13 @@ def test_s2net_three_question_example():
     exec(compile(python_block("### S2Net: the three-question example"), "README.md", "exec"), namespace)
     near, far = (float(x) for x in namespace["sims"](namespace["state"].params))
     assert near > 0.9 and far < -0.5, (near, far)  # sim(q1, q2) > sim(q1, q3) by a clear margin
+
+
+def test_word_embedding_example():
+    if not os.environ.get("ACE_JAX_DATA_DIR"):
+        pytest.skip("ACE_JAX_DATA_DIR is not set (the example reads enwiki-00)")
+    namespace = {}
+    exec(compile(python_block("## Python"), "README.md", "exec"), namespace)
+    state, metrics = namespace["state"], namespace["metrics"]
+    assert int(state.step) == 100 and float(state.pairs) > 0
+    assert all(math.isfinite(float(v)) for v in metrics.values()), metrics
