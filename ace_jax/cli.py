@@ -58,6 +58,9 @@ def add_train_parser(commands) -> None:
     p.add_argument("--shared-negatives", action="store_true",
                    help="skip-gram in word2vec's orientation with one set of --negatives per centre word, "
                         "shared by its window's contexts (a quarter of the rows per step at window 5)")
+    p.add_argument("--reach", default="centre", choices=["centre", "step"],
+                   help="window sizes b ~ U{1..window}: drawn per centre word (word2vec) or once per step, so that "
+                        "no step computes empty context slots (faster, most with --shared-negatives)")
     p.add_argument("--gen-bf16", action="store_true",
                    help="exact generator: its [B, V] product on bfloat16 inputs, float32 accumulation (for GPU/TPU)")
     p.add_argument("--baseline", default="moving-average", choices=["none", "moving-average", "self-critical"])
@@ -112,8 +115,9 @@ def run_train(args) -> int:
         corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
         normalize=not args.no_normalize,
         model=args.model, dim=args.dim, window=args.window, sample=args.sample, epochs=args.epochs,
-        pairs=args.pairs, learning_rate=args.lr, optimizer=args.optimizer, chunk=args.chunk, game=game, gen_dim=args.gen_dim,
-        gen_learning_rate=args.gen_lr, seed=args.seed, eval_sets=args.eval_sets, eval_every=args.eval_every,
+        pairs=args.pairs, learning_rate=args.lr, optimizer=args.optimizer, reach=args.reach, chunk=args.chunk, game=game,
+        gen_dim=args.gen_dim, gen_learning_rate=args.gen_lr, seed=args.seed, eval_sets=args.eval_sets,
+        eval_every=args.eval_every,
         final_sets=DEFAULT_SETS if args.final_sets is None else args.final_sets, analogy=not args.no_analogy)
     start_devices(args)
     final = train_word_embeddings(config, args.out, resume=args.resume, progress=not args.quiet,

@@ -44,6 +44,7 @@ class WordConfig:
     learning_rate: float | None = None  # None: 0.025 skip-gram, 0.05 CBOW (word2vec.c)
     min_learning_rate: float = 1e-4  # as a fraction of the start, word2vec.c's floor
     optimizer: str = "sgd"  # sgd | adagrad | adam (lazy: per-row state, only touched rows move); the rate decays for all
+    reach: str = "centre"  # centre: each centre draws its window b ~ U{1..window} (word2vec); step: one b per step
     chunk: int = 512  # tokens per step after subsampling; larger batches sum more gradients into hot rows and lose ρ
     game: train.GameConfig = train.GameConfig()
     gen_dim: int = 32
@@ -67,6 +68,7 @@ class WordConfig:
             (self.chunk >= 2 * self.window + 1, "chunk must hold at least one full window"),
             (self.gen_bias in ("noise", "zero"), f"gen_bias must be noise or zero, not {self.gen_bias!r}"),
             (self.sample >= 0, "sample must be non-negative"),
+            (self.reach in ("centre", "step"), f"reach must be centre or step, not {self.reach!r}"),
             (self.optimizer in ("sgd", "adagrad", "adam"), f"optimizer must be sgd, adagrad or adam, not {self.optimizer!r}"),
             (not (self.game.shared_negatives and self.model == "cbow"), "shared negatives are for skip-gram (CBOW scores one pair per window)"),
             (not (self.game.shared_negatives and self.game.sampler in ("softmax", "hs")),
@@ -188,7 +190,21 @@ def set_learning_rate(opt_state, learning_rate):
 def word_train_step(state, stream, noise, huffman, *, config: WordConfig, total_steps: int, mesh: jax.sharding.Mesh):
     """Makes this step's examples on the device, decays the rate as word2vec does, plays one game step.
     Every device makes the (cheap) examples of the whole chunk; the game splits the centres over devices."""
-    batch = windows.make_batch(stream, state.step, chunk=config.chunk, window=config.window, layout=config.layout)
+    play = functools.partial(play_step, config=config, total_steps=total_steps, mesh=mesh)
+    if config.reach == "centre":
+        return play(state, stream, noise, huffman, window=config.window)
+    # One reach b ~ U{1..W} for all the step's centres, so each branch has exactly 2b context slots: no
+    # step scores the empty slots that per-centre draws leave (2/5 of them at W = 5). Each centre still
+    # sees b ~ U{1..W}; only the centres of one step now share it.
+    reach = jax.random.randint(jax.random.fold_in(jax.random.fold_in(stream.key, 2), state.step), (), 1, config.window + 1)
+    branches = [functools.partial(play, window=b, fixed_reach=True) for b in range(1, config.window + 1)]
+    return jax.lax.switch(reach - 1, branches, state, stream, noise, huffman)
+
+
+def play_step(state, stream, noise, huffman, *, window: int, fixed_reach: bool = False, config: WordConfig,
+              total_steps: int, mesh: jax.sharding.Mesh):
+    batch = windows.make_batch(stream, state.step, chunk=config.chunk, window=window, layout=config.layout,
+                               fixed_reach=fixed_reach)
     progress = state.step / total_steps
     if config.pairs is not None:
         # An exact pair budget: pairs past it are masked out, and the rate decays with pairs seen.

@@ -71,10 +71,12 @@ def steps_in(num_kept: int, chunk: int) -> int:
 LAYOUTS = ("skipgram", "windows", "cbow")
 
 
-def make_batch(stream: EpochStream, step: jax.Array, *, chunk: int, window: int, layout: str = "skipgram") -> Batch:
+def make_batch(stream: EpochStream, step: jax.Array, *, chunk: int, window: int, layout: str = "skipgram",
+               fixed_reach: bool = False) -> Batch:
     """The examples of one step: `chunk` kept tokens of the epoch, from (step − first_step) · chunk.
 
-    Each centre i gets a window b_i ~ U{1..window}.
+    Each centre i gets a window b_i ~ U{1..window} (word2vec's dynamic window), or, with fixed_reach,
+    exactly `window` words each side (the caller draws one reach for the whole step).
     skipgram: query = centre, positives = its 2·window context slots.
     windows: the same pairs in word2vec's orientation, for shared negatives: queries = the context
       slots [2·window], positive = the centre, mask = which contexts are real (GameConfig.shared_negatives).
@@ -88,7 +90,7 @@ def make_batch(stream: EpochStream, step: jax.Array, *, chunk: int, window: int,
     num_kept = (kept >= 0).sum()
 
     offsets = jnp.concatenate([jnp.arange(-window, 0), jnp.arange(1, window + 1)])  # [2W]
-    reach = jax.random.randint(k_window, (chunk, 1), 1, window + 1)  # [C, 1]
+    reach = window if fixed_reach else jax.random.randint(k_window, (chunk, 1), 1, window + 1)  # [C, 1]
     position = jnp.arange(chunk)[:, None] + offsets[None, :]  # [C, 2W]
     is_centre = jnp.arange(chunk) < num_kept  # [C]
     in_window = (jnp.abs(offsets)[None, :] <= reach) & (position >= 0) & (position < num_kept) & is_centre[:, None]

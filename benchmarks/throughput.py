@@ -30,10 +30,12 @@ QUALITY_SETS = ("ws353", "rw")
 SAMPLERS = {  # name -> GameConfig settings; the ACE variants differ in how g(y|x) is computed
     "ns": dict(sampler="ns"),
     "ns-shared": dict(sampler="ns", shared_negatives=True),
+    "ns-shared-step": dict(sampler="ns", shared_negatives=True),
     "ace": dict(sampler="ace"),
     "ace-pool": dict(sampler="ace", generator="pool", candidates=1024),
     "ace-kbgan": dict(sampler="ace", generator="kbgan", candidates=64, entropy_target=2.0),
 }
+STEP_REACH = {"ns-shared-step"}  # these draw one window size per step (WordConfig.reach)
 
 
 def peak_host_mib() -> float:
@@ -47,7 +49,8 @@ def device_peak_mib() -> float | None:
 
 def measure_ours(args, dim: int, sampler: str) -> dict:
     config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
-                        window=5, game=GameConfig(negatives=5, **SAMPLERS[sampler]), chunk=args.chunk, seed=0)
+                        window=5, game=GameConfig(negatives=5, **SAMPLERS[sampler]), chunk=args.chunk, seed=0,
+                        reach="step" if sampler in STEP_REACH else "centre")
     setup = build(config)
     state = setup.place(setup.initial_state)
     start = time.perf_counter()

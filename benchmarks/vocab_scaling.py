@@ -68,17 +68,22 @@ def main(argv=None) -> int:
           f"{' '.join(argv if argv is not None else sys.argv[1:])}")
     print("| sampler | V | chunk (tokens/step) | ms/step | ratio to the smallest V |")
     print("|---|---|---|---|---|")
-    settings = {"ns": dict(sampler="ns"), "ace": dict(sampler="ace"),
-                "ace-pool": dict(sampler="ace", generator="pool", candidates=1024)}
-    for sampler, sizes in (("ns", args.vocab_sizes), ("ace", args.ace_vocab_sizes), ("ace-pool", args.pool_vocab_sizes)):
+    settings = {  # name -> (GameConfig settings, WordConfig settings)
+        "ns": (dict(sampler="ns"), {}),
+        "ns-shared-step": (dict(sampler="ns", shared_negatives=True), dict(reach="step")),
+        "ace": (dict(sampler="ace"), {}),
+        "ace-pool": (dict(sampler="ace", generator="pool", candidates=1024), {}),
+    }
+    for sampler, sizes in (("ns", args.vocab_sizes), ("ns-shared-step", args.vocab_sizes), ("ace", args.ace_vocab_sizes),
+                           ("ace-pool", args.pool_vocab_sizes)):
         base = None
         for vocab_size in (int(v) for v in sizes.split(",")):
             path = os.path.join(args.workdir, f"zipf-{vocab_size}.txt")
             if not os.path.exists(path):
                 zipf_corpus(path, vocab_size, args.tokens)
             # Words are "w123": text8 normalisation would spell out the digits and leave 11 words.
-            config = WordConfig(corpus=path, dim=100, chunk=512, game=GameConfig(**settings[sampler]),
-                                normalize=False)
+            game, word = settings[sampler]
+            config = WordConfig(corpus=path, dim=100, chunk=512, game=GameConfig(**game), normalize=False, **word)
             seconds, _ = median_step_seconds(config, args.steps, args.repeats)
             base = base or seconds
             print(f"| {sampler} | {vocab_size:,} | 512 | {seconds * 1e3:.2f} | {seconds / base:.2f} |", flush=True)

@@ -27,12 +27,14 @@ from ace_jax.errors import AceJaxError
 from ace_jax.evaluate.similarity import DEFAULT_SETS, evaluate_all
 from ace_jax.train import GameConfig
 
-METHODS = {  # name -> (label, GameConfig settings)
+METHODS = {  # name -> (label, GameConfig settings[, WordConfig settings])
     "ns": ("skip-gram, negative sampling (λ=1)", dict(sampler="ns")),
     "adv": ("skip-gram, ADV only (λ=0)", dict(sampler="adv")),
     "ace": ("skip-gram, ACE (λ=0.5)", dict(sampler="ace")),
     "self-adv": ("skip-gram, self-adversarial NS", dict(sampler="self-adv")),
     "ns-shared": ("skip-gram, negative sampling, negatives shared by a centre's contexts", dict(sampler="ns", shared_negatives=True)),
+    "ns-shared-step": ("skip-gram, negative sampling, negatives shared by a centre's contexts, one reach per step",
+                       dict(sampler="ns", shared_negatives=True), dict(reach="step")),
     # The cheap generators of issue 3: entropy is over the candidates, so the target sits below log n.
     "ace-pool": ("skip-gram, ACE, pool generator (1024 shared draws)", dict(sampler="ace", generator="pool", candidates=1024)),
     "ace-kbgan": ("skip-gram, ACE, KBGAN-style generator (64 draws per query, H target 2)",
@@ -81,7 +83,8 @@ def run_ours(args, method: str, seed: int, runs: Path, epoch_steps_hint: int) ->
         corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
         dim=args.dim, window=args.window, epochs=args.epochs, seed=seed, gen_dim=args.gen_dim, chunk=args.chunk,
         game=GameConfig(negatives=args.negatives, false_negatives=args.false_negatives, **METHODS[method][1]),
-        eval_sets=CURVE_SETS, eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True)
+        eval_sets=CURVE_SETS, eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True,
+        **(METHODS[method][2] if len(METHODS[method]) > 2 else {}))
     out = runs / f"{method}-seed{seed}"
     saved = out / "config.json"
     if saved.exists() and WordConfig.from_json(json.loads(saved.read_text())) != config:

@@ -9,7 +9,7 @@ import pytest
 import scipy.stats
 
 from ace_jax import embeddings, generator, huffman, losses, noise, parallel, windows
-from ace_jax.train import Batch
+from ace_jax.train import Batch, GameConfig
 
 DISTRIBUTIONS = {
     "uniform": np.ones(4) / 4,
@@ -304,3 +304,31 @@ def test_cbow_and_window_batch_layouts():
             np.testing.assert_array_equal(bag.mask, mask)
     with pytest.raises(ValueError, match="layout must be one of"):
         windows.make_batch(subsample(corpus, 0, 0, chunk=chunk), jnp.int32(0), layout="pairs", **kwargs)
+
+
+def test_one_reach_per_step_draws_word2vecs_window_sizes(tmp_path, monkeypatch):
+    # 4096 tokens, no subsampling: every step reads a full chunk of 64 centres.
+    monkeypatch.setenv("ACE_JAX_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(" ".join(f"w{i}" for i in range(64)) for _ in range(64)) + "\n")
+    chunk, window = 64, 3
+    # A step whose centres all read b words each side has 2b·64 − b(b + 1) pairs (the chunk's ends cut the rest).
+    pairs_of_reach = {2 * b * chunk - b * (b + 1): b for b in range(1, window + 1)}
+    pairs = {}
+    for reach in ("centre", "step"):
+        config = embeddings.WordConfig(corpus=str(path), normalize=False, min_count=1, dim=4, window=window,
+                                       chunk=chunk, sample=0, epochs=3, reach=reach, game=GameConfig(shared_negatives=True),
+                                       eval_sets=(), final_sets=(), analogy=False)
+        setup = embeddings.build(config)
+        assert setup.total_steps == 3 * 64
+        state = setup.place(setup.initial_state)
+        pairs[reach] = []
+        for step in range(setup.total_steps):
+            state, metrics = setup.run_step(state, step)
+            pairs[reach].append(int(metrics["pairs"]))
+        assert setup.step_fn._cache_size() == 1
+    reaches = [pairs_of_reach[p] for p in pairs["step"]]  # KeyError: a step mixed reaches
+    assert set(reaches) == {1, 2, 3} and abs(np.mean(reaches) - 2) < 0.25  # U{1..3}: mean 2, std of the mean 0.06
+    # Per centre or per step, a centre sees the same window sizes: equal pairs on average (std of the mean 7.5).
+    assert abs(np.mean(pairs["step"]) - np.mean(pairs["centre"])) < 30
+    assert not set(pairs["centre"]) <= set(pairs_of_reach)
