@@ -18,12 +18,14 @@ from ace_jax.errors import AceJaxError
 
 def request_cpu_devices(count: int) -> None:
     """Lets the CPU backend show `count` devices (tests, or many-device runs on one CPU). Call before
-    JAX starts a backend. XLA runs each CPU device on a thread of a pool sized by the cores, and a
-    collective waits for every device: with more devices than cores it would wait forever, so the pool
-    is widened (NPROC is the knob XLA's CPU client reads)."""
+    JAX starts a backend. XLA runs each CPU device's part of a step on a thread of one pool, sized by
+    the cores, and a collective holds its thread until every device arrives. With steps dispatched
+    ahead, the parts of two steps can hold the whole pool and wait for each other: measured here, a pool
+    of `count` (or `count` + 1) threads hangs within a few hundred steps, one of 2·count did not. So the
+    pool is widened to 2·count (NPROC is the knob XLA's CPU client reads)."""
     jax.config.update("jax_num_cpu_devices", count)
-    if count > (os.cpu_count() or 1):
-        os.environ["NPROC"] = str(max(count, int(os.environ.get("NPROC", "0") or 0)))
+    if count > 1:
+        os.environ["NPROC"] = str(max(2 * count, os.cpu_count() or 1, int(os.environ.get("NPROC", "0") or 0)))
 
 
 def initialize_distributed(coordinator: str, num_processes: int, process_id: int) -> None:

@@ -104,3 +104,14 @@ def test_cli_devices_flag_on_a_cpu(tmp_path):
     _, err = bad.communicate(timeout=300)
     assert bad.returncode == 1 and err.strip().splitlines() == ["ace-jax: error: row shards (3) must divide the number of devices (4)"]
     assert not (tmp_path / "bad").exists()
+
+
+def test_many_cpu_devices_do_not_hang_over_many_steps(tmp_path):
+    # Hundreds of steps dispatched ahead: with a thread pool of one thread per device, two steps' collectives
+    # could hold every thread and wait for each other (XLA then aborts the process after 40 s).
+    corpus = write_planted_corpus(tmp_path / "corpus.txt", sentences=100)
+    flags = ["--corpus", str(corpus), "--min-count", "1", "--dim", "8", "--window", "2", "--chunk", "64",
+             "--epochs", "40", "--sample", "0", "--eval-sets", "", "--final-sets", "", "--no-analogy", "--quiet",
+             "--devices", "4", "--out", str(tmp_path / "run")]
+    finish(run([sys.executable, "-m", "ace_jax.cli", "train", *flags]), timeout=200)
+    assert (tmp_path / "run" / "vectors.txt").exists()
