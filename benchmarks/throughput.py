@@ -27,15 +27,14 @@ from ace_jax.evaluate.similarity import evaluate_all
 from ace_jax.train import GameConfig
 
 QUALITY_SETS = ("ws353", "rw")
-SAMPLERS = {  # name -> GameConfig settings; the ACE variants differ in how g(y|x) is computed
-    "ns": dict(sampler="ns"),
-    "ns-shared": dict(sampler="ns", shared_negatives=True),
-    "ns-shared-step": dict(sampler="ns", shared_negatives=True),
-    "ace": dict(sampler="ace"),
-    "ace-pool": dict(sampler="ace", generator="pool", candidates=1024),
-    "ace-kbgan": dict(sampler="ace", generator="kbgan", candidates=64, entropy_target=2.0),
+SAMPLERS = {  # name -> (GameConfig settings, WordConfig settings); the ACE variants differ in how g(y|x) is computed
+    "ns": (dict(sampler="ns"), {}),
+    "ns-shared": (dict(sampler="ns", shared_negatives=True), {}),
+    "ns-shared-step": (dict(sampler="ns", shared_negatives=True), dict(reach="step")),
+    "ace": (dict(sampler="ace"), {}),
+    "ace-pool": (dict(sampler="ace", generator="pool", candidates=1024), {}),
+    "ace-kbgan": (dict(sampler="ace", generator="kbgan", candidates=64, entropy_target=2.0), {}),
 }
-STEP_REACH = {"ns-shared-step"}  # these draw one window size per step (WordConfig.reach)
 
 
 def peak_host_mib() -> float:
@@ -48,9 +47,9 @@ def device_peak_mib() -> float | None:
 
 
 def measure_ours(args, dim: int, sampler: str) -> dict:
+    game, word = SAMPLERS[sampler]
     config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
-                        window=5, game=GameConfig(negatives=5, **SAMPLERS[sampler]), chunk=args.chunk, seed=0,
-                        reach="step" if sampler in STEP_REACH else "centre")
+                        window=5, game=GameConfig(negatives=5, **game), chunk=args.chunk, seed=0, **word)
     setup = build(config)
     state = setup.place(setup.initial_state)
     start = time.perf_counter()
@@ -109,6 +108,9 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the rows to this file")
     args = p.parse_args(argv)
     args.max_tokens, args.max_vocab = args.max_tokens or None, args.max_vocab or None
+    unknown = [name for name in args.samplers.split(",") if name not in SAMPLERS]
+    if unknown:
+        p.error(f"unknown sampler {unknown[0]!r}; choose from {', '.join(SAMPLERS)}")
     rows = []
     for dim in (int(d) for d in args.dims.split(",")):
         reference = measure_gensim(args, dim)
