@@ -61,6 +61,9 @@ def add_train_parser(commands) -> None:
     p.add_argument("--reach", default="centre", choices=["centre", "step"],
                    help="window sizes b ~ U{1..window}: drawn per centre word (word2vec) or once per step, so that "
                         "no step computes empty context slots (faster, most with --shared-negatives)")
+    p.add_argument("--kernel", default="auto", choices=["auto", "xla"],
+                   help="auto: on a CPU, fuse SGD's discriminator update for ns/adv/ace into one C++ kernel "
+                        "(built with the system's compiler on first use; XLA where it cannot be); xla: never")
     p.add_argument("--gen-bf16", action="store_true",
                    help="exact generator: its [B, V] product on bfloat16 inputs, float32 accumulation (for GPU/TPU)")
     p.add_argument("--baseline", default="moving-average", choices=["none", "moving-average", "self-critical"])
@@ -108,7 +111,7 @@ def run_train(args) -> int:
                           false_negatives=args.false_negatives, off_policy=args.off_policy,
                           generator=args.generator, candidates=args.candidates,
                           gen_matmul_dtype="bfloat16" if args.gen_bf16 else "float32",
-                          shared_negatives=args.shared_negatives)
+                          shared_negatives=args.shared_negatives, kernel=args.kernel)
     except ValueError as error:
         raise AceJaxError(str(error)) from None
     config = WordConfig(

@@ -196,7 +196,7 @@ def word_train_step(state, stream, noise, huffman, *, config: WordConfig, total_
     # One reach b ~ U{1..W} for all the step's centres, so each branch has exactly 2b context slots: no
     # step scores the empty slots that per-centre draws leave (2/5 of them at W = 5). Each centre still
     # sees b ~ U{1..W}; only the centres of one step now share it.
-    reach = jax.random.randint(jax.random.fold_in(jax.random.fold_in(stream.key, 2), state.step), (), 1, config.window + 1)
+    reach = 1 + noise_lib.uniform_ints(jax.random.fold_in(jax.random.fold_in(stream.key, 2), state.step), (), config.window)
     branches = [functools.partial(play, window=b, fixed_reach=True) for b in range(1, config.window + 1)]
     return jax.lax.switch(reach - 1, branches, state, stream, noise, huffman)
 
@@ -251,7 +251,7 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
         lazy = config.game.generator != "exact"
         gen_tx = (sparse_optim.adam if lazy else optax.adam)(config.gen_learning_rate)
     sparse = config.game.sparse_updates and config.game.sampler != "softmax"
-    if sparse and config.optimizer != "sgd":  # per-row state, read and written only where a step touches
+    if sparse:  # per-row state, read and written only where a step touches (SGD's fuses into a CPU kernel)
         tx = getattr(sparse_optim, config.optimizer)(config.start_learning_rate)
     else:
         tx = optax.inject_hyperparams(getattr(optax, config.optimizer))(learning_rate=config.start_learning_rate)

@@ -61,11 +61,19 @@ def uniform(size: int) -> NoiseDistribution:
     return from_probs(np.ones(size))
 
 
+def uniform_ints(key: jax.Array, shape: tuple[int, ...], n: int) -> jax.Array:
+    """Ints uniform on [0, n) (int32) from one 32-bit draw each: a bias of at most n / 2^32 (gensim's
+    noise draws have the same 32-bit resolution). One PRNG call, where jax.random.randint makes three,
+    and on a CPU each call is an XLA loop with a fixed cost of some microseconds."""
+    return (jax.random.bits(key, shape, jnp.uint32) % jnp.uint32(n)).astype(jnp.int32)
+
+
 def sample(noise: NoiseDistribution, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """Draws ids of the given shape (int32)."""
-    k_bucket, k_coin = jax.random.split(key)
-    bucket = jax.random.randint(k_bucket, shape, 0, noise.size, dtype=jnp.int32)
-    coin = jax.random.uniform(k_coin, shape)
+    """Draws ids of the given shape (int32) from one PRNG call: per draw, one 32-bit word picks the
+    bucket (as uniform_ints) and another, as a 24-bit fraction, tosses its coin."""
+    bits = jax.random.bits(key, (2, *shape), jnp.uint32)
+    bucket = (bits[0] % jnp.uint32(noise.size)).astype(jnp.int32)
+    coin = (bits[1] >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)  # [0, 1)
     return jnp.where(coin < noise.accept[bucket], bucket, noise.alias[bucket])
 
 

@@ -22,11 +22,13 @@ class RowOptimizer(NamedTuple):
     init(params) -> RowState, params a dict of tables [V, d] (or vectors [V], as a bias).
     update(ids, grads, state) -> (unique_ids, deltas, state): ids {name: [...] int32, −1 padding} and
       grads {name: [..., d]} for the gathered rows; unique_ids {name: [N]} (DROPPED-padded) and deltas
-      {name: [N, d]}, to be added with `apply_updates`.
+      {name: [N, d]}, to be added with `apply_updates` (SGD's ids may repeat: the scatter-add sums them).
+    name: "sgd", "adagrad" or "adam"; train_step fuses plain SGD into one CPU kernel.
     """
 
     init: Callable[[Any], RowState]
     update: Callable[[dict, dict, RowState], tuple[dict, dict, RowState]]
+    name: str = ""
 
 
 def sum_duplicates(ids: jax.Array, grads: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -47,7 +49,13 @@ def apply_updates(params: dict, ids: dict, deltas: dict) -> dict:
                          for name in ids}}
 
 
-def row_optimizer(learning_rate: float, init_row, update_row) -> RowOptimizer:
+def init_rows(learning_rate: float, params: dict, init_row) -> RowState:
+    return RowState(hyperparams={"learning_rate": jnp.asarray(learning_rate, jnp.float32)},
+                    count=jnp.zeros((), jnp.int32),
+                    rows={name: init_row(table) for name, table in params.items()})
+
+
+def row_optimizer(learning_rate: float, init_row, update_row, name: str) -> RowOptimizer:
     """Lifts a per-row rule to tables: sums duplicates, gathers the rows' statistics, scatters them back.
 
     init_row(table) -> tuple of statistics shaped like the table.
@@ -56,9 +64,7 @@ def row_optimizer(learning_rate: float, init_row, update_row) -> RowOptimizer:
     """
 
     def init(params):
-        return RowState(hyperparams={"learning_rate": jnp.asarray(learning_rate, jnp.float32)},
-                        count=jnp.zeros((), jnp.int32),
-                        rows={name: init_row(table) for name, table in params.items()})
+        return init_rows(learning_rate, params, init_row)
 
     def update(ids, grads, state):
         count = state.count + 1
@@ -73,11 +79,21 @@ def row_optimizer(learning_rate: float, init_row, update_row) -> RowOptimizer:
                                for s, new in zip(state.rows[name], stats))
         return unique_ids, deltas, RowState(state.hyperparams, count, rows)
 
-    return RowOptimizer(init, update)
+    return RowOptimizer(init, update, name)
 
 
 def sgd(learning_rate: float) -> RowOptimizer:
-    return row_optimizer(learning_rate, lambda table: (), lambda g, stats, count: (g, ()))
+    """Keeps no statistics, so repeated ids need no summing first: each occurrence's −lr · g is scattered."""
+
+    def update(ids, grads, state):
+        flat_ids, deltas = {}, {}
+        for name, i in ids.items():
+            flat_ids[name] = jnp.where(i < 0, DROPPED, i).reshape(-1)  # [N]
+            trailing = grads[name].shape[i.ndim:]  # (d,), or () for a vector
+            deltas[name] = -state.hyperparams["learning_rate"] * grads[name].reshape(flat_ids[name].shape + trailing)
+        return flat_ids, deltas, state._replace(count=state.count + 1)
+
+    return RowOptimizer(lambda params: init_rows(learning_rate, params, lambda table: ()), update, "sgd")
 
 
 def adagrad(learning_rate: float, initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> RowOptimizer:
@@ -92,7 +108,8 @@ def adagrad(learning_rate: float, initial_accumulator_value: float = 0.1, eps: f
         sum_of_squares = g * g + sum_of_squares
         return jnp.where(sum_of_squares > 0, jax.lax.rsqrt(sum_of_squares + eps), 0.0) * g, (sum_of_squares,)
 
-    return row_optimizer(learning_rate, lambda table: (jnp.full_like(table, initial_accumulator_value),), update_row)
+    return row_optimizer(learning_rate, lambda table: (jnp.full_like(table, initial_accumulator_value),), update_row,
+                         "adagrad")
 
 
 def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> RowOptimizer:
@@ -111,4 +128,5 @@ def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 
         nu_hat = nu / (1 - b2**count).astype(nu.dtype)
         return mu_hat / (jnp.sqrt(nu_hat) + eps), (mu, nu)
 
-    return row_optimizer(learning_rate, lambda table: (jnp.zeros_like(table), jnp.zeros_like(table)), update_row)
+    return row_optimizer(learning_rate, lambda table: (jnp.zeros_like(table), jnp.zeros_like(table)), update_row,
+                         "adam")

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from ace_jax import generator, losses, noise as noise_lib, reinforce, sparse_optim
+from ace_jax import cpu_kernels, generator, losses, noise as noise_lib, reinforce, sparse_optim
 from ace_jax.scorers import skipgram
 
 # One shared transform for "no generator": states built alike must have equal tree structures,
@@ -18,6 +18,7 @@ NO_GENERATOR_TX = optax.identity()
 SAMPLERS = ("ns", "nce", "self-adv", "adv", "ace", "softmax", "hs")
 BASELINES = ("none", "moving-average", "self-critical")
 GENERATORS = ("exact", "pool", "kbgan")
+KERNELS = ("auto", "xla")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,10 @@ class GameConfig:
       Shared and Distributed Memory"): a step reads M + 1 + K rows per centre instead of 1 + M(1 + K),
       and every negative is still scored against M different rows. The generator conditions on the
       mean of the window's rows (as CBOW's), and a negative's reward is its loss averaged over the window.
+    kernel: auto: on a CPU, the discriminator's update (gather, scores, gradient, scatter-add) runs as one
+      fused kernel (cpu_kernels) when the step allows it: plain row SGD (sparse_optim.sgd) on the logistic
+      loss of ns, adv or ace, with skip-gram pairs or shared-negative windows, on one device; it equals
+      the XLA path. xla: always the XLA path. Other platforms always run the XLA path.
     """
 
     sampler: str = "ns"
@@ -61,6 +66,7 @@ class GameConfig:
     candidates: int = 1024
     gen_matmul_dtype: str = "float32"  # the exact generator's [B, V] product: float32 or bfloat16
     shared_negatives: bool = False  # word2vec-oriented windows: one set of K negatives per centre
+    kernel: str = "auto"  # auto | xla
 
     def __post_init__(self):
         checks = [
@@ -75,6 +81,7 @@ class GameConfig:
             (self.generator in GENERATORS, f"generator must be one of {', '.join(GENERATORS)}, not {self.generator!r}"),
             (self.candidates >= 2, f"candidates must be at least 2, not {self.candidates}"),
             (self.gen_matmul_dtype in ("float32", "bfloat16"), "gen_matmul_dtype must be float32 or bfloat16"),
+            (self.kernel in KERNELS, f"kernel must be one of {', '.join(KERNELS)}, not {self.kernel!r}"),
             (not (self.off_policy and self.generator != "exact"),
              "the off-policy term needs g(y|x) of noise draws: use it with the exact generator"),
         ]
@@ -221,6 +228,25 @@ def update_discriminator(state: TrainState, loss_of_rows, query_ids, cand_ids, s
     return params, opt_state, loss, aux
 
 
+def fused_kernel_applies(state: TrainState, batch: Batch, config: GameConfig, mesh) -> bool:
+    """Whether the discriminator's update can run as the fused CPU kernel (GameConfig.kernel)."""
+    return (config.kernel == "auto" and config.sampler in ("ns", "adv", "ace") and config.loss == "logistic"
+            and config.sparse_updates and isinstance(state.tx, sparse_optim.RowOptimizer) and state.tx.name == "sgd"
+            and (config.shared_negatives or batch.queries.ndim == 1)
+            and all(state.params[name].dtype == jnp.float32 for name in ("in", "out"))
+            and (mesh is None or mesh.size == 1) and cpu_kernels.available())
+
+
+def fused_sgd_update(state: TrainState, queries: jax.Array, candidates: jax.Array, weights: jax.Array, split):
+    """update_discriminator's result for row SGD on the logistic loss, from one kernel call: queries [N, M],
+    candidates [N, C] (the positive first), weights [N, M, C]; split maps the logits to (pos, neg)."""
+    opt_state = state.opt_state
+    tables = cpu_kernels.sgns_update(state.params["in"], state.params["out"], queries, candidates, weights,
+                                     opt_state.hyperparams["learning_rate"])
+    params = {**state.params, "in": tables[0], "out": tables[1]}
+    return params, opt_state._replace(count=opt_state.count + 1), tables[3], split(tables[2])
+
+
 def train_step(
     state: TrainState,
     batch: Batch,
@@ -307,8 +333,20 @@ def train_step(
         # word2vec applies every pair's gradient at the full learning rate, so the batch loss is a sum.
         return jnp.where(batch.mask, per_pair, 0.0).sum(), (pos, neg)
 
-    params, opt_state, loss, (pos, neg) = update_discriminator(
-        state, discriminator_loss, batch.queries, candidates, config.sparse_updates, rows_sharding)
+    def update_with_xla():
+        return update_discriminator(state, discriminator_loss, batch.queries, candidates, config.sparse_updates,
+                                    rows_sharding)
+
+    if fused_kernel_applies(state, batch, config, mesh):
+        weights = jnp.concatenate([batch.mask[..., None], keep], axis=-1)  # [B, J or M, 1 + K]
+        # Skip-gram pairs are windows of one query: [B·J, 1] against their own 1 + K candidates.
+        queries = batch.queries if shared else jnp.repeat(batch.queries, num_pos).reshape(-1, 1)
+        params, opt_state, loss, (pos, neg) = jax.lax.platform_dependent(
+            cpu=lambda: fused_sgd_update(state, queries, candidates.reshape(queries.shape[0], -1),
+                                         weights.reshape(queries.shape + (-1,)), split),
+            default=update_with_xla)
+    else:
+        params, opt_state, loss, (pos, neg) = update_with_xla()
     metrics["loss"] = loss / jnp.maximum(n_pairs, 1)
     metrics["false_negative_rate"] = masked_mean(jnp.broadcast_to(false_neg, keep.shape),
                                                  jnp.broadcast_to(batch.mask[..., None], keep.shape))

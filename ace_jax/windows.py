@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+
+from ace_jax import noise as noise_lib
 from ace_jax.train import Batch
 
 
@@ -90,7 +92,7 @@ def make_batch(stream: EpochStream, step: jax.Array, *, chunk: int, window: int,
     num_kept = (kept >= 0).sum()
 
     offsets = jnp.concatenate([jnp.arange(-window, 0), jnp.arange(1, window + 1)])  # [2W]
-    reach = window if fixed_reach else jax.random.randint(k_window, (chunk, 1), 1, window + 1)  # [C, 1]
+    reach = window if fixed_reach else 1 + noise_lib.uniform_ints(k_window, (chunk, 1), window)  # [C, 1]
     position = jnp.arange(chunk)[:, None] + offsets[None, :]  # [C, 2W]
     is_centre = jnp.arange(chunk) < num_kept  # [C]
     in_window = (jnp.abs(offsets)[None, :] <= reach) & (position >= 0) & (position < num_kept) & is_centre[:, None]

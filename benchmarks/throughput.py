@@ -3,10 +3,12 @@
     python benchmarks/throughput.py                       # d = 100 and 300, ns and ace, a 1M-token slice of enwiki-00
     python benchmarks/throughput.py --dims 100 --samplers ns --max-tokens 0   # the whole shard
 
-For each setting: compile time, words/s, positive pairs/s and negatives scored/s (medians over --repeats
-timed windows), peak host memory, device memory where the backend reports it, and WS-353 / RW ρ after one
-epoch; then gensim (sg=1, negative=5, same tokens, dimension, window, subsampling, workers = cores) and the
-ratio ace_jax / gensim. Never run as a test.
+gensim (sg=1, negative=5, same tokens, dimension, window, subsampling, workers = cores) trains --repeats
+epochs, each followed by a timed window of steps of every ace_jax setting, so both sides see the same load
+on a shared machine. For each setting: compile time, words/s, positive pairs/s and negatives scored/s
+(medians over the windows), the ratio to gensim (the median of each window's ratio to the gensim epoch
+before it), peak host memory, device memory where the backend reports it, and WS-353 / RW ρ after one
+epoch. Never run as a test.
 """
 
 import argparse
@@ -46,52 +48,74 @@ def device_peak_mib() -> float | None:
     return stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
 
 
-def measure_ours(args, dim: int, sampler: str) -> dict:
-    game, word = SAMPLERS[sampler]
-    config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
-                        window=5, game=GameConfig(negatives=5, **game), chunk=args.chunk, seed=0, **word)
-    setup = build(config)
-    state = setup.place(setup.initial_state)
-    start = time.perf_counter()
-    state, metrics = setup.run_step(state, 0)
-    jax.block_until_ready(metrics)
-    compile_s = time.perf_counter() - start
-    windows, done = [], 1
-    per_window = max(1, min(args.window_steps, (setup.total_steps - 1) // max(args.repeats, 1)))
-    for _ in range(args.repeats):
-        pairs_before = float(state.pairs)
+class Ours:
+    """One ace_jax setting, compiled, timed in windows of steps between gensim's runs, then run to the end
+    of its epoch for ρ."""
+
+    def __init__(self, args, dim: int, sampler: str):
+        game, word = SAMPLERS[sampler]
+        config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
+                            window=5, game=GameConfig(negatives=5, kernel=args.kernel, **game), chunk=args.chunk,
+                            seed=0, **word)
+        self.sampler, self.dim = sampler, dim
+        self.setup = build(config)
+        self.state = self.setup.place(self.setup.initial_state)
         start = time.perf_counter()
-        for _ in range(per_window):
-            state, metrics = setup.run_step(state, done)
-            done += 1
-        jax.block_until_ready(state.params)
+        self.state, metrics = self.setup.run_step(self.state, 0)
+        jax.block_until_ready(metrics)
+        self.compile_s = time.perf_counter() - start
+        self.done, self.windows = 1, []
+        self.per_window = max(1, min(args.window_steps, (self.setup.total_steps - 1) // max(args.repeats, 1)))
+
+    def time_window(self) -> None:
+        pairs_before = float(self.state.pairs)
+        start = time.perf_counter()
+        for _ in range(self.per_window):
+            self.state, _ = self.setup.run_step(self.state, self.done)
+            self.done += 1
+        jax.block_until_ready(self.state.params)
         seconds = time.perf_counter() - start
-        windows.append((per_window * setup.raw_words_per_step / seconds, (float(state.pairs) - pairs_before) / seconds))
-    while done < setup.total_steps:  # finish the epoch, so ρ is of a whole run
-        state, metrics = setup.run_step(state, done)
-        done += 1
-    scores = evaluate_all(input_vectors(setup, state), setup.corpus.vocab.words, QUALITY_SETS, analogy=False)
-    words_s, pairs_s = (float(np.median(column)) for column in zip(*windows))
-    return dict(tool="ace_jax", sampler=sampler, dim=dim, compile_s=compile_s, words_per_s=words_s,
-                pairs_per_s=pairs_s, negatives_per_s=pairs_s * 5, host_peak_mib=peak_host_mib(),
-                device_peak_mib=device_peak_mib(), **{s: scores[s]["spearman"] for s in QUALITY_SETS})
+        self.windows.append((self.per_window * self.setup.raw_words_per_step / seconds,
+                             (float(self.state.pairs) - pairs_before) / seconds))
+
+    def finish(self, gensim_words_per_s: list[float]) -> dict:
+        while self.done < self.setup.total_steps:  # the rest of the epoch, so ρ is of a whole run
+            self.state, _ = self.setup.run_step(self.state, self.done)
+            self.done += 1
+        scores = evaluate_all(input_vectors(self.setup, self.state), self.setup.corpus.vocab.words, QUALITY_SETS,
+                              analogy=False)
+        words, pairs = zip(*self.windows)
+        # Each window is paired with the gensim run just before it: the median of the paired ratios
+        # follows the machine's load as it drifts.
+        ratio = float(np.median([w / g for w, g in zip(words, gensim_words_per_s)]))
+        return dict(tool="ace_jax", sampler=self.sampler, dim=self.dim, compile_s=self.compile_s,
+                    words_per_s=float(np.median(words)), ratio_to_gensim=ratio, pairs_per_s=float(np.median(pairs)),
+                    negatives_per_s=float(np.median(pairs)) * 5, host_peak_mib=peak_host_mib(),
+                    device_peak_mib=device_peak_mib(), **{s: scores[s]["spearman"] for s in QUALITY_SETS})
 
 
-def measure_gensim(args, dim: int) -> dict:
-    from gensim.models import Word2Vec
-
+def gensim_sentences(args) -> tuple[list[str], list[list[str]]]:
     corpus = load_corpus(args.corpus, CorpusOptions(max_tokens=args.max_tokens, max_vocab=args.max_vocab))
     words, tokens = corpus.vocab.words, np.asarray(corpus.tokens)
-    sentences = [[words[i] for i in tokens[j:j + 10_000]] for j in range(0, len(tokens), 10_000)]
+    return words, [[words[i] for i in tokens[j:j + 10_000]] for j in range(0, len(tokens), 10_000)]
+
+
+def time_gensim(sentences, dim: int):
+    """One epoch of a fresh gensim model: (words/s, model)."""
+    from gensim.models import Word2Vec
+
     model = Word2Vec(vector_size=dim, window=5, min_count=1, sg=1, negative=5, sample=1e-3, seed=0,
                      workers=os.cpu_count() or 1)
     model.build_vocab(sentences)
     start = time.perf_counter()
     model.train(sentences, total_examples=len(sentences), epochs=1)
-    seconds = time.perf_counter() - start
+    return sum(map(len, sentences)) / (time.perf_counter() - start), model
+
+
+def gensim_row(words, model, dim: int, words_per_s: list[float]) -> dict:
     vectors = np.stack([model.wv[w] for w in words])
     scores = evaluate_all(vectors, words, QUALITY_SETS, analogy=False)
-    return dict(tool="gensim", sampler="ns", dim=dim, words_per_s=len(tokens) / seconds,
+    return dict(tool="gensim", sampler="ns", dim=dim, words_per_s=float(np.median(words_per_s)),
                 **{s: scores[s]["spearman"] for s in QUALITY_SETS})
 
 
@@ -103,8 +127,9 @@ def main(argv=None) -> int:
     p.add_argument("--dims", default="100,300")
     p.add_argument("--samplers", default="ns,ace", help=", ".join(SAMPLERS))
     p.add_argument("--chunk", type=int, default=512)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--window-steps", type=int, default=200, help="steps per timed window")
+    p.add_argument("--kernel", default="auto", choices=["auto", "xla"], help="GameConfig.kernel for every setting")
     p.add_argument("--json", default=None, help="also write the rows to this file")
     args = p.parse_args(argv)
     args.max_tokens, args.max_vocab = args.max_tokens or None, args.max_vocab or None
@@ -112,14 +137,20 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown sampler {unknown[0]!r}; choose from {', '.join(SAMPLERS)}")
     rows = []
+    words, sentences = gensim_sentences(args)
     for dim in (int(d) for d in args.dims.split(",")):
-        reference = measure_gensim(args, dim)
-        rows.append(reference)
-        for sampler in args.samplers.split(","):
-            row = measure_ours(args, dim, sampler)
-            row["ratio_to_gensim"] = row["words_per_s"] / reference["words_per_s"]
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr, flush=True)
+        ours = [Ours(args, dim, sampler) for sampler in args.samplers.split(",")]
+        gensim_speeds = []
+        for _ in range(args.repeats):  # gensim's epoch, then a window of each setting, in turn
+            speed, model = time_gensim(sentences, dim)
+            gensim_speeds.append(speed)
+            for setting in ours:
+                setting.time_window()
+        rows.append(gensim_row(words, model, dim, gensim_speeds))
+        for setting in ours:
+            rows.append(setting.finish(gensim_speeds))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+        del ours
     print(f"# {datetime.date.today()} {platform.machine()} {os.cpu_count()} cores, jax {jax.__version__} on "
           f"{jax.devices()[0].platform}; command: python benchmarks/throughput.py {' '.join(argv or sys.argv[1:])}")
     print("| tool | sampler | d | words/s | ratio to gensim | pairs/s | negatives/s | compile s | host peak MiB | ws353 | rw |")

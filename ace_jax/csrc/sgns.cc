@@ -1,0 +1,248 @@
+// One fused skip-gram negative-sampling update on the CPU: gather, score, gradient and scatter-add in
+// place, for XLA through the FFI (ace_jax/cpu_kernels.py builds and registers it).
+//
+// The update equals the pure-JAX path of train.train_step with SGD: every gradient is taken at the
+// tables as they were before the step (a synchronous batch, not word2vec's Hogwild), and a row that
+// occurs several times gets the sum of its updates, added in batch order, so the result does not
+// depend on how many threads ran it.
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+// Rows are processed 8 floats at a time with GCC's portable vector type (AVX on x86, NEON pairs on ARM),
+// the few left over (d % 8) one by one. Several dot products share a pass over d with one accumulator
+// each: a single dot of d = 100 is a chain of dependent adds, several are independent.
+typedef float V8 __attribute__((vector_size(32)));
+typedef float V8u __attribute__((vector_size(32), aligned(4), may_alias));
+constexpr int64_t kW = 8;
+inline V8 Load(const float* p) { return *reinterpret_cast<const V8u*>(p); }
+inline void Store(float* p, V8 v) { *reinterpret_cast<V8u*>(p) = v; }
+inline float Sum(V8 v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
+
+// s[k] = row · others[k] for k < 4 (pass the same row again where there are fewer).
+void Dot4(const float* row, const float* const others[4], int64_t d, float s[4]) {
+  V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+  int64_t i = 0;
+  for (; i + kW <= d; i += kW) {
+    const V8 x = Load(row + i);
+    a0 += x * Load(others[0] + i);
+    a1 += x * Load(others[1] + i);
+    a2 += x * Load(others[2] + i);
+    a3 += x * Load(others[3] + i);
+  }
+  s[0] = Sum(a0), s[1] = Sum(a1), s[2] = Sum(a2), s[3] = Sum(a3);
+  for (; i < d; ++i) {
+    for (int k = 0; k < 4; ++k) s[k] += row[i] * others[k][i];
+  }
+}
+
+// y += Σ_k alpha[k] · x[k] over the rows with alpha[k] ≠ 0, in order of k.
+void AddScaled(int64_t count, const float* alpha, const float* const* x, float* y, int64_t d) {
+  for (int64_t k = 0; k < count; ++k) {
+    if (alpha[k] == 0.0f) continue;
+    const float a = alpha[k];
+    const float* row = x[k];
+    int64_t i = 0;
+    for (; i + kW <= d; i += kW) Store(y + i, Load(y + i) + a * Load(row + i));
+    for (; i < d; ++i) y[i] += a * row[i];
+  }
+}
+
+// Asks for a row's cache lines ahead of use: rows sit at random places in tables larger than the caches,
+// and a step's time is mostly waiting for them otherwise.
+void Prefetch(const float* row, int64_t d) {
+  for (int64_t i = 0; i < d; i += 64 / sizeof(float)) __builtin_prefetch(row + i);
+}
+
+// The logistic term of a logit s and its derivative, from one exp: positive −log σ(s), ∂ = σ(s) − 1;
+// negative −log σ(−s), ∂ = σ(s).
+struct Term {
+  float value, slope;
+};
+Term LogisticTerm(float s, bool positive) {
+  const float e = std::exp(-std::fabs(s));  // σ(|s|) = 1 / (1 + e)
+  const float sig = s >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+  const float x = positive ? s : -s;  // the term is −log σ(x) = log1p(e) + max(−x, 0)
+  return {std::log1p(e) + std::max(-x, 0.0f), positive ? sig - 1.0f : sig};
+}
+
+// Runs work(item) for item in [0, items) on the calling thread and up to `helpers` tasks of XLA's
+// intra-op pool, and returns when every item is done. Items are claimed from a shared counter, so the
+// caller alone can finish them all: a helper that never starts is never waited for.
+void ParallelFor(ffi::ThreadPool& pool, int64_t helpers, int64_t items, std::function<void(int64_t)> work) {
+  struct Shared {
+    std::atomic<int64_t> next{0}, done{0};
+    int64_t items;
+    std::function<void(int64_t)> work;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->items = items;
+  shared->work = std::move(work);
+  auto run = [shared] {
+    for (int64_t i; (i = shared->next.fetch_add(1)) < shared->items;) {
+      shared->work(i);
+      shared->done.fetch_add(1, std::memory_order_release);
+    }
+  };
+  for (int64_t h = 0; h < std::min(helpers, items - 1); ++h) {
+    auto task = run;
+    pool.Schedule(std::move(task));
+  }
+  run();
+  while (shared->done.load(std::memory_order_acquire) < items) std::this_thread::yield();
+}
+
+// in [V_in, d], out [V_out, d]: the tables, updated in place (aliased to the first two results).
+// queries [N, M]: each query row scores every candidate of its window; −1 is padding.
+// candidates [N, C]: candidate 0 is the positive, the rest negatives; −1 is padding.
+// weights [N, M, C]: each term's weight (0 for padding, masked pairs and false negatives).
+// learning_rate []: SGD's step. threads: how many threads may share the work (1: the caller only).
+// Results: the tables, logits [N, M, C] (before the update), loss [] = Σ weight · term.
+ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi::Buffer<ffi::F32> out_table,
+                      ffi::Buffer<ffi::S32> queries, ffi::Buffer<ffi::S32> candidates,
+                      ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::F32> learning_rate, int64_t threads,
+                      ffi::ResultBuffer<ffi::F32> in_result, ffi::ResultBuffer<ffi::F32> out_result,
+                      ffi::ResultBuffer<ffi::F32> logits_result, ffi::ResultBuffer<ffi::F32> loss_result) {
+  const auto in_dims = in_table.dimensions(), out_dims = out_table.dimensions();
+  const auto q_dims = queries.dimensions(), c_dims = candidates.dimensions();
+  if (in_dims.size() != 2 || out_dims.size() != 2 || in_dims[1] != out_dims[1] || q_dims.size() != 2 ||
+      c_dims.size() != 2 || q_dims[0] != c_dims[0] || weights.element_count() != q_dims[0] * q_dims[1] * c_dims[1]) {
+    return ffi::Error::InvalidArgument("sgns_update: inconsistent shapes");
+  }
+  const int64_t d = in_dims[1], v_in = in_dims[0], v_out = out_dims[0];
+  const int64_t n = q_dims[0], m = q_dims[1], c = c_dims[1];
+  float* in = in_result->typed_data();
+  float* out = out_result->typed_data();
+  // Without aliasing XLA hands over fresh result buffers: start them from the inputs.
+  if (in != in_table.typed_data()) std::copy_n(in_table.typed_data(), v_in * d, in);
+  if (out != out_table.typed_data()) std::copy_n(out_table.typed_data(), v_out * d, out);
+  const int32_t* q = queries.typed_data();
+  const int32_t* cand = candidates.typed_data();
+  const float* w = weights.typed_data();
+  float* logits = logits_result->typed_data();
+  const float lr = learning_rate.typed_data()[0];
+  auto valid_in = [&](int32_t id) { return id >= 0 && id < v_in; };
+  auto valid_out = [&](int32_t id) { return id >= 0 && id < v_out; };
+
+  constexpr int64_t kAhead = 2;  // windows
+  auto prefetch_window = [&](int64_t i) {
+    if (i >= n) return;
+    for (int64_t j = 0; j < m; ++j) {
+      if (valid_in(q[i * m + j])) Prefetch(&in[q[i * m + j] * d], d);
+    }
+    for (int64_t k = 0; k < c; ++k) {
+      if (valid_out(cand[i * c + k])) Prefetch(&out[cand[i * c + k] * d], d);
+    }
+  };
+
+  // Pass 1, by blocks of windows: logits, coefficients g = −lr · weight · ∂term/∂logit, each query
+  // row's update Σ_c g · out[c] (kept aside: out must stay as it was for pass 2), and the loss.
+  constexpr int64_t kBlock = 32;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  // Scratch kept between calls (a fresh 1-2 MB buffer per step costs page faults). Local references, so
+  // the helpers' lambdas see the caller's buffers, not their own threads'.
+  thread_local std::vector<float> scratch[3];
+  std::vector<float>& coef = scratch[0];
+  std::vector<float>& in_delta = scratch[1];
+  std::vector<float>& block_loss = scratch[2];
+  coef.resize(n * m * c);
+  in_delta.resize(n * m * d);
+  block_loss.resize(blocks);
+  const int64_t helpers = std::max<int64_t>(0, std::min<int64_t>(threads, pool.num_threads()) - 1);
+  ParallelFor(pool, helpers, blocks, [&](int64_t block) {
+    double loss = 0.0;
+    std::vector<const float*> rows(c);
+    for (int64_t i = block * kBlock; i < std::min(n, (block + 1) * kBlock); ++i) {
+      prefetch_window(i + kAhead);
+      for (int64_t k = 0; k < c; ++k) rows[k] = valid_out(cand[i * c + k]) ? &out[cand[i * c + k] * d] : nullptr;
+      for (int64_t j = 0; j < m; ++j) {
+        const int64_t ij = i * m + j;
+        float* delta = &in_delta[ij * d];
+        float* g = &coef[ij * c];
+        float* s = &logits[ij * c];
+        std::fill_n(delta, d, 0.0f);
+        std::fill_n(g, c, 0.0f);
+        std::fill_n(s, c, 0.0f);
+        if (!valid_in(q[ij])) continue;
+        const float* query = &in[q[ij] * d];
+        for (int64_t k0 = 0; k0 < c; k0 += 4) {
+          const float* four[4];
+          for (int64_t k = 0; k < 4; ++k) four[k] = k0 + k < c && rows[k0 + k] ? rows[k0 + k] : query;
+          float dots[4];
+          Dot4(query, four, d, dots);
+          for (int64_t k = k0; k < std::min(c, k0 + 4); ++k) s[k] = rows[k] ? dots[k - k0] : 0.0f;
+        }
+        for (int64_t k = 0; k < c; ++k) {
+          const float weight = w[ij * c + k];
+          if (!rows[k] || weight == 0.0f) continue;
+          const Term term = LogisticTerm(s[k], k == 0);
+          loss += weight * term.value;
+          g[k] = -lr * weight * term.slope;
+        }
+        AddScaled(c, g, rows.data(), delta, d);  // rows with g = 0 (padding among them) are skipped
+      }
+    }
+    block_loss[block] = static_cast<float>(loss);
+  });
+
+  // Passes 2 and 3 split the rows by id over `parts` owners; each owner adds its rows' updates in
+  // batch order, so no two threads write one row and the sums never depend on the thread count.
+  const int64_t parts = helpers + 1;
+  ParallelFor(pool, helpers, parts, [&](int64_t part) {  // out[c] += Σ_j g · in[q_j], in still as it was
+    std::vector<const float*> rows(m);
+    std::vector<float> g(m);
+    for (int64_t i = 0; i < n; ++i) {
+      prefetch_window(i + kAhead);
+      for (int64_t j = 0; j < m; ++j) rows[j] = valid_in(q[i * m + j]) ? &in[q[i * m + j] * d] : nullptr;
+      for (int64_t k = 0; k < c; ++k) {
+        const int32_t cid = cand[i * c + k];
+        if (!valid_out(cid) || cid % parts != part) continue;
+        for (int64_t j = 0; j < m; ++j) g[j] = rows[j] ? coef[(i * m + j) * c + k] : 0.0f;
+        AddScaled(m, g.data(), rows.data(), &out[cid * d], d);
+      }
+    }
+  });
+  ParallelFor(pool, helpers, parts, [&](int64_t part) {  // in[q] += its update from pass 1
+    for (int64_t ij = 0; ij < n * m; ++ij) {
+      if (ij + kAhead * m < n * m && valid_in(q[ij + kAhead * m])) Prefetch(&in[q[ij + kAhead * m] * d], d);
+      const int32_t qid = q[ij];
+      if (!valid_in(qid) || qid % parts != part) continue;
+      const float one = 1.0f;
+      const float* delta = &in_delta[ij * d];
+      AddScaled(1, &one, &delta, &in[qid * d], d);
+    }
+  });
+  float loss = 0.0f;
+  for (float part : block_loss) loss += part;
+  loss_result->typed_data()[0] = loss;
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(AceSgnsUpdate, SgnsUpdate,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("threads")
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
