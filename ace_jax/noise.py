@@ -61,17 +61,41 @@ def uniform(size: int) -> NoiseDistribution:
     return from_probs(np.ones(size))
 
 
+def _mix32(x: jax.Array) -> jax.Array:
+    """lowbias32 (C. Wellons, "hash prospector"): a bijection of uint32 with near-ideal avalanche."""
+    x = (x ^ (x >> 16)) * jnp.uint32(0x7FEB352D)
+    x = (x ^ (x >> 15)) * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def hashed_bits(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """32 random bits per element (uint32): each element's index hashed with the key's words.
+
+    A counter-based generator as threefry is, but one elementwise pass that XLA fuses: on a CPU a threefry
+    draw is an XLA while loop, about 150 µs for the 5,000 words a step's negatives need on the project's
+    2-core machine (15 % of a fused step). The key itself still comes from threefry (fold_in, split), so
+    streams for different steps and purposes stay independent; within one key the draws are a bijection
+    of the index, as word2vec.c's LCG draws are of its state.
+    """
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    size = int(np.prod(shape, dtype=np.int64))
+    x = jax.lax.iota(jnp.uint32, size)
+    for word in key.reshape(-1).astype(jnp.uint32):
+        x = _mix32(x ^ word)
+    return _mix32(x + jnp.uint32(0x9E3779B9)).reshape(shape)
+
+
 def uniform_ints(key: jax.Array, shape: tuple[int, ...], n: int) -> jax.Array:
-    """Ints uniform on [0, n) (int32) from one 32-bit draw each: a bias of at most n / 2^32 (gensim's
-    noise draws have the same 32-bit resolution). One PRNG call, where jax.random.randint makes three,
-    and on a CPU each call is an XLA loop with a fixed cost of some microseconds."""
-    return (jax.random.bits(key, shape, jnp.uint32) % jnp.uint32(n)).astype(jnp.int32)
+    """Ints uniform on [0, n) (int32) from 32 hashed bits each: a bias of at most n / 2^32, the resolution
+    of gensim's own noise draws."""
+    return (hashed_bits(key, shape) % jnp.uint32(n)).astype(jnp.int32)
 
 
 def sample(noise: NoiseDistribution, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """Draws ids of the given shape (int32) from one PRNG call: per draw, one 32-bit word picks the
-    bucket (as uniform_ints) and another, as a 24-bit fraction, tosses its coin."""
-    bits = jax.random.bits(key, (2, *shape), jnp.uint32)
+    """Draws ids of the given shape (int32): per draw, 32 hashed bits pick the bucket (as uniform_ints) and
+    another 32, as a 24-bit fraction, toss its coin."""
+    bits = hashed_bits(key, (2, *shape))
     bucket = (bits[0] % jnp.uint32(noise.size)).astype(jnp.int32)
     coin = (bits[1] >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)  # [0, 1)
     return jnp.where(coin < noise.accept[bucket], bucket, noise.alias[bucket])
