@@ -5,7 +5,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
 from ace_jax import noise as noise_lib
 from ace_jax.train import Batch
 

@@ -35,20 +35,26 @@ def zipf_corpus(path: str, vocab_size: int, tokens: int, seed: int = 0) -> None:
             f.write(" ".join(f"w{i}" for i in ids[start:start + 1000]) + "\n")
 
 
-def median_step_seconds(config: WordConfig, steps: int, repeats: int) -> tuple[float, float]:
-    """The median seconds per step, and the corpus words (before subsampling) a step covers."""
-    setup = build(config)
-    state = setup.place(setup.initial_state)
-    state, _ = setup.run_step(state, 0)  # compile
-    jax.block_until_ready(state.params)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(steps):
-            state, _ = setup.run_step(state, 1 + i % (setup.total_steps - 1))
+def interleaved_step_seconds(configs: list[WordConfig], steps: int, repeats: int) -> list[tuple[float, float]]:
+    """For each config, the median seconds per step and the corpus words (before subsampling) a step covers.
+    The configs take turns, a window of `steps` each per repeat, so drifts in a shared machine's load
+    fall on all of them alike."""
+    runs = []
+    for config in configs:
+        setup = build(config)
+        state, _ = setup.run_step(setup.place(setup.initial_state), 0)  # compile
         jax.block_until_ready(state.params)
-        times.append((time.perf_counter() - start) / steps)
-    return statistics.median(times), setup.raw_words_per_step
+        runs.append([setup, state, []])
+    for _ in range(repeats):
+        for run in runs:
+            setup, state, times = run
+            start = time.perf_counter()
+            for i in range(steps):
+                state, _ = setup.run_step(state, 1 + i % (setup.total_steps - 1))
+            jax.block_until_ready(state.params)
+            times.append((time.perf_counter() - start) / steps)
+            run[1] = state
+    return [(statistics.median(times), setup.raw_words_per_step) for setup, _, times in runs]
 
 
 def main(argv=None) -> int:
@@ -56,7 +62,8 @@ def main(argv=None) -> int:
     p.add_argument("--vocab-sizes", default="10000,100000,1000000")
     p.add_argument("--ace-vocab-sizes", default="10000,30000", help="the exact generator: O(V) per query")
     p.add_argument("--pool-vocab-sizes", default="10000,100000,1000000", help="ACE with the pool generator")
-    p.add_argument("--chunks", default="128,512,2048")
+    p.add_argument("--samplers", default="ns,ns-shared-step,ace,ace-pool")
+    p.add_argument("--chunks", default="128,512,2048", help="batch-size rows (ns at V = 100k); empty: none")
     p.add_argument("--tokens", type=int, default=2_000_000)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--repeats", type=int, default=3)
@@ -74,23 +81,29 @@ def main(argv=None) -> int:
         "ace": (dict(sampler="ace"), {}),
         "ace-pool": (dict(sampler="ace", generator="pool", candidates=1024), {}),
     }
-    for sampler, sizes in (("ns", args.vocab_sizes), ("ns-shared-step", args.vocab_sizes), ("ace", args.ace_vocab_sizes),
-                           ("ace-pool", args.pool_vocab_sizes)):
-        base = None
-        for vocab_size in (int(v) for v in sizes.split(",")):
+    vocab_sizes = {"ns": args.vocab_sizes, "ns-shared-step": args.vocab_sizes, "ace": args.ace_vocab_sizes,
+                   "ace-pool": args.pool_vocab_sizes}
+    for sampler in args.samplers.split(","):
+        if sampler not in settings:
+            p.error(f"unknown sampler {sampler!r}; choose from {', '.join(settings)}")
+        sizes = vocab_sizes[sampler]
+        sizes = [int(v) for v in sizes.split(",")]
+        configs = []
+        for vocab_size in sizes:
             path = os.path.join(args.workdir, f"zipf-{vocab_size}.txt")
             if not os.path.exists(path):
                 zipf_corpus(path, vocab_size, args.tokens)
             # Words are "w123": text8 normalisation would spell out the digits and leave 11 words.
             game, word = settings[sampler]
-            config = WordConfig(corpus=path, dim=100, chunk=512, game=GameConfig(**game), normalize=False, **word)
-            seconds, _ = median_step_seconds(config, args.steps, args.repeats)
-            base = base or seconds
-            print(f"| {sampler} | {vocab_size:,} | 512 | {seconds * 1e3:.2f} | {seconds / base:.2f} |", flush=True)
+            configs.append(WordConfig(corpus=path, dim=100, chunk=512, game=GameConfig(**game), normalize=False, **word))
+        timings = interleaved_step_seconds(configs, args.steps, args.repeats)
+        for vocab_size, (seconds, _) in zip(sizes, timings):
+            print(f"| {sampler} | {vocab_size:,} | 512 | {seconds * 1e3:.2f} | {seconds / timings[0][0]:.2f} |", flush=True)
     path = os.path.join(args.workdir, "zipf-100000.txt")
-    for chunk in (int(c) for c in args.chunks.split(",")):
-        config = WordConfig(corpus=path, dim=100, chunk=chunk, game=GameConfig(sampler="ns"), normalize=False)
-        seconds, words = median_step_seconds(config, args.steps, args.repeats)
+    chunks = [int(c) for c in args.chunks.split(",") if c]
+    configs = [WordConfig(corpus=path, dim=100, chunk=chunk, game=GameConfig(sampler="ns"), normalize=False)
+               for chunk in chunks]
+    for chunk, (seconds, words) in zip(chunks, interleaved_step_seconds(configs, args.steps, args.repeats)):
         print(f"| ns | 100,000 | {chunk} | {seconds * 1e3:.2f} | words/s {words / seconds:,.0f} |", flush=True)
     return 0
 
