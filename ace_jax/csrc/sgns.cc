@@ -12,8 +12,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
+#include <unordered_set>
 #include <vector>
+
+#include <sys/mman.h>
+#if defined(__linux__) && !defined(MADV_COLLAPSE)
+#define MADV_COLLAPSE 25  // Linux 6.1's value; older kernels answer EINVAL, which is ignored
+#endif
 
 #include "xla/ffi/api/ffi.h"
 
@@ -64,6 +71,29 @@ void AddScaled(int64_t count, const float* alpha, const float* const* x, float* 
 // and a step's time is mostly waiting for them otherwise.
 void Prefetch(const float* row, int64_t d) {
   for (int64_t i = 0; i < d; i += 64 / sizeof(float)) __builtin_prefetch(row + i);
+}
+
+// A table of many rows read at random misses the TLB on nearly every row with 4 KiB pages. Once per
+// table buffer (the step updates it in place, so the buffer stays), ask Linux for 2 MiB pages: mark the
+// range, and collapse what is already there (MADV_COLLAPSE, Linux 6.1+; elsewhere a no-op).
+void AdviseHugePages(float* table, int64_t bytes) {
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  if (bytes < int64_t{64} << 20) return;  // small tables stay in the caches anyway
+  static std::mutex mutex;
+  static std::unordered_set<float*> seen;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!seen.insert(table).second) return;
+  }
+  const uintptr_t start = (reinterpret_cast<uintptr_t>(table) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(table) + bytes) & ~(kHuge - 1);
+  if (end <= start) return;
+#ifdef MADV_HUGEPAGE
+  madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_COLLAPSE
+  madvise(reinterpret_cast<void*>(start), end - start, MADV_COLLAPSE);
+#endif
 }
 
 // The logistic term of a logit s, −log σ(x) with x = s for the positive and −s for a negative, is
@@ -129,6 +159,8 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
   // Without aliasing XLA hands over fresh result buffers: start them from the inputs.
   if (in != in_table.typed_data()) std::copy_n(in_table.typed_data(), v_in * d, in);
   if (out != out_table.typed_data()) std::copy_n(out_table.typed_data(), v_out * d, out);
+  AdviseHugePages(in, v_in * d * sizeof(float));
+  AdviseHugePages(out, v_out * d * sizeof(float));
   const int32_t* q = queries.typed_data();
   const int32_t* cand = candidates.typed_data();
   const float* w = weights.typed_data();
@@ -137,7 +169,8 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
   auto valid_in = [&](int32_t id) { return id >= 0 && id < v_in; };
   auto valid_out = [&](int32_t id) { return id >= 0 && id < v_out; };
 
-  constexpr int64_t kAhead = 2;  // windows
+  // Prefetch about 48 rows ahead: enough to cover a trip to memory for the rows of a 1M-word table.
+  const int64_t kAhead = std::max<int64_t>(2, 48 / (m + c));  // windows
   auto prefetch_window = [&](int64_t i) {
     if (i >= n) return;
     for (int64_t j = 0; j < m; ++j) {
