@@ -43,8 +43,8 @@ class GameConfig:
       mean of the window's rows (as CBOW's), and a negative's reward is its loss averaged over the window.
     kernel: auto: on a CPU, the discriminator's update (gather, scores, gradient, scatter-add) runs as one
       fused kernel (cpu_kernels) when the step allows it: plain row SGD (sparse_optim.sgd) on the logistic
-      loss of ns, adv or ace, with skip-gram pairs or shared-negative windows, on one device; it equals
-      the XLA path. xla: always the XLA path. Other platforms always run the XLA path.
+      loss of ns, adv or ace (not with the self-critical baseline), with skip-gram pairs or shared-negative
+      windows, on one device; it equals the XLA path. xla: always the XLA path. Other platforms always run the XLA path.
     """
 
     sampler: str = "ns"
@@ -230,7 +230,10 @@ def update_discriminator(state: TrainState, loss_of_rows, query_ids, cand_ids, s
 
 def fused_kernel_applies(state: TrainState, batch: Batch, config: GameConfig, mesh) -> bool:
     """Whether the discriminator's update can run as the fused CPU kernel (GameConfig.kernel)."""
+    # The self-critical baseline reads the old tables after the update, which makes XLA copy the tables
+    # around an in-place update: 2 whole-table copies a step on the XLA path, 4 around the kernel.
     return (config.kernel == "auto" and config.sampler in ("ns", "adv", "ace") and config.loss == "logistic"
+            and not (config.uses_generator and config.baseline == "self-critical")
             and config.sparse_updates and isinstance(state.tx, sparse_optim.RowOptimizer) and state.tx.name == "sgd"
             and (config.shared_negatives or batch.queries.ndim == 1)
             and all(state.params[name].dtype == jnp.float32 for name in ("in", "out"))
@@ -244,7 +247,8 @@ def fused_sgd_update(state: TrainState, queries: jax.Array, candidates: jax.Arra
     tables = cpu_kernels.sgns_update(state.params["in"], state.params["out"], queries, candidates, weights,
                                      opt_state.hyperparams["learning_rate"])
     params = {**state.params, "in": tables[0], "out": tables[1]}
-    return params, opt_state._replace(count=opt_state.count + 1), tables[3], split(tables[2])
+    _, _, opt_state = state.tx.update({}, {}, opt_state)  # SGD's own bookkeeping (its step count)
+    return params, opt_state, tables[3], split(tables[2])
 
 
 def train_step(

@@ -254,7 +254,7 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
       for (int64_t k = 0; k < c; ++k) {
         const int32_t cid = cand[i * c + k];
         if (!valid_out(cid) || cid % parts != part) continue;
-        for (int64_t j = 0; j < m; ++j) g[j] = rows[j] ? coef[(i * m + j) * c + k] : 0.0f;
+        for (int64_t j = 0; j < m; ++j) g[j] = coef[(i * m + j) * c + k];  // 0 for padding (pass 1)
         AddScaled(m, g.data(), rows.data(), &out[cid * d], d);
       }
     }
