@@ -47,6 +47,9 @@ def add_train_parser(commands) -> None:
     p.add_argument("--chunk", type=int, default=512, help="tokens per step, after subsampling")
     p.add_argument("--optimizer", default="sgd", choices=["sgd", "adagrad", "adam"],
                    help="discriminator optimiser; adagrad and adam keep per-row state and update only the rows a step touches")
+    p.add_argument("--row-clip", type=float, default=0.0,
+                   help="clip each table row's gradient, summed over a step, to this L2 norm (0: off); keeps a step "
+                        "that repeats one word hundreds of times from overshooting")
     p.add_argument("--loss", default="logistic", choices=["logistic", "hinge"])
     p.add_argument("--self-adv-temperature", type=float, default=1.0)
     p.add_argument("--gen-dim", type=int, default=32)
@@ -118,7 +121,7 @@ def run_train(args) -> int:
         corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
         normalize=not args.no_normalize,
         model=args.model, dim=args.dim, window=args.window, sample=args.sample, epochs=args.epochs,
-        pairs=args.pairs, learning_rate=args.lr, optimizer=args.optimizer, reach=args.reach, chunk=args.chunk, game=game,
+        pairs=args.pairs, learning_rate=args.lr, optimizer=args.optimizer, row_clip=args.row_clip, reach=args.reach, chunk=args.chunk, game=game,
         gen_dim=args.gen_dim, gen_learning_rate=args.gen_lr, seed=args.seed, eval_sets=args.eval_sets,
         eval_every=args.eval_every,
         final_sets=DEFAULT_SETS if args.final_sets is None else args.final_sets, analogy=not args.no_analogy)

@@ -73,7 +73,7 @@ def available() -> bool:
 
 
 def sgns_update(in_table: jax.Array, out_table: jax.Array, queries: jax.Array, candidates: jax.Array,
-                weights: jax.Array, learning_rate: jax.Array, *, threads: int = 64):
+                weights: jax.Array, learning_rate: jax.Array, row_clip: float | jax.Array = 0.0, *, threads: int = 64):
     """One SGD step of the logistic (negative-sampling) loss, fused: (in, out, logits, loss).
 
     Args:
@@ -83,6 +83,8 @@ def sgns_update(in_table: jax.Array, out_table: jax.Array, queries: jax.Array, c
       candidates: [N, C] int32, candidate 0 the positive, the rest negatives (−1 padding).
       weights: [N, M, C] float32, each term's weight (0 drops it).
       learning_rate: [] float32.
+      row_clip: [] float32, the largest L2 norm of a row's gradient summed over the step (sparse_optim.clip_rows);
+        0: no clip.
       threads: at most this many threads of XLA's intra-op pool share the step.
     Returns the updated tables, logits [N, M, C] taken before the update, and Σ weight · term, where the
     term is −log σ(s) for the positive and −log σ(−s) for a negative (Mikolov et al. 2013, eq. 4).
@@ -98,4 +100,5 @@ def sgns_update(in_table: jax.Array, out_table: jax.Array, queries: jax.Array, c
         input_output_aliases={0: 0, 1: 1},
     )
     return call(in_table, out_table, queries.astype(jnp.int32), candidates.astype(jnp.int32),
-                weights.astype(jnp.float32), jnp.asarray(learning_rate, jnp.float32), threads=threads)
+                weights.astype(jnp.float32), jnp.asarray(learning_rate, jnp.float32), jnp.asarray(row_clip, jnp.float32),
+                threads=threads)

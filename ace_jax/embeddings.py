@@ -44,6 +44,7 @@ class WordConfig:
     learning_rate: float | None = None  # None: 0.025 skip-gram, 0.05 CBOW (word2vec.c)
     min_learning_rate: float = 1e-4  # as a fraction of the start, word2vec.c's floor
     optimizer: str = "sgd"  # sgd | adagrad | adam (lazy: per-row state, only touched rows move); the rate decays for all
+    row_clip: float = 0.0  # each row's gradient summed over a step is clipped to this L2 norm (0: off); sparse_optim.clip_rows
     reach: str = "centre"  # centre: each centre draws its window b ~ U{1..window} (word2vec); step: one b per step
     chunk: int = 512  # tokens per step after subsampling; larger batches sum more gradients into hot rows and lose ρ
     game: train.GameConfig = train.GameConfig()
@@ -68,6 +69,7 @@ class WordConfig:
             (self.chunk >= 2 * self.window + 1, "chunk must hold at least one full window"),
             (self.gen_bias in ("noise", "zero"), f"gen_bias must be noise or zero, not {self.gen_bias!r}"),
             (self.sample >= 0, "sample must be non-negative"),
+            (self.row_clip >= 0, f"row_clip must be non-negative (0: off), not {self.row_clip}"),
             (self.reach in ("centre", "step"), f"reach must be centre or step, not {self.reach!r}"),
             (self.optimizer in ("sgd", "adagrad", "adam"), f"optimizer must be sgd, adagrad or adam, not {self.optimizer!r}"),
             (not (self.game.shared_negatives and self.model == "cbow"), "shared negatives are for skip-gram (CBOW scores one pair per window)"),
@@ -252,9 +254,12 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
         gen_tx = (sparse_optim.adam if lazy else optax.adam)(config.gen_learning_rate)
     sparse = config.game.sparse_updates and config.game.sampler != "softmax"
     if sparse:  # per-row state, read and written only where a step touches (SGD's fuses into a CPU kernel)
-        tx = getattr(sparse_optim, config.optimizer)(config.start_learning_rate)
+        tx = getattr(sparse_optim, config.optimizer)(config.start_learning_rate, row_clip=config.row_clip)
     else:
-        tx = optax.inject_hyperparams(getattr(optax, config.optimizer))(learning_rate=config.start_learning_rate)
+        def dense(learning_rate):
+            return optax.chain(sparse_optim.dense_row_clip(config.row_clip), getattr(optax, config.optimizer)(learning_rate))
+
+        tx = optax.inject_hyperparams(dense)(learning_rate=config.start_learning_rate)
     state = train.create_train_state(k_game, params, tx, gen_params, gen_tx, sparse_updates=sparse)
     # The corpus, noise and Huffman tables are read by every device: replicated.
     device_corpus, noise, tables = parallel.place((device_corpus, noise, tables), parallel.replicated(mesh))

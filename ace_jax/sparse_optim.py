@@ -4,6 +4,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 # Where padding ids (−1) and unused slots of the unique-id buffer point: past the end of any table, so
 # scatters with mode="drop" skip them. A negative index would wrap around to the last row instead.
@@ -24,11 +25,38 @@ class RowOptimizer(NamedTuple):
       grads {name: [..., d]} for the gathered rows; unique_ids {name: [N]} (DROPPED-padded) and deltas
       {name: [N, d]}, to be added with `apply_updates` (SGD's ids may repeat: the scatter-add sums them).
     name: "sgd", "adagrad" or "adam"; train_step fuses plain SGD into one CPU kernel.
+    row_clip: each row's gradient, summed over the step, is scaled down to this L2 norm when larger
+      (0: never). See `clip_rows`.
     """
 
     init: Callable[[Any], RowState]
     update: Callable[[dict, dict, RowState], tuple[dict, dict, RowState]]
     name: str = ""
+    row_clip: float = 0.0
+
+
+def clip_rows(grads: jax.Array, max_norm: float) -> jax.Array:
+    """Scales each row of grads [N, ...] down to L2 norm max_norm where it is larger (max_norm 0: unchanged).
+
+    A synchronous step sums a row's gradients over the batch before it moves the row; word2vec's
+    sequential updates would have saturated after a few. Where a batch repeats one pair hundreds of times
+    (template debris such as "if if if ..." in Wikipedia), that sum overshoots and training can diverge.
+    Clipping the sum bounds any row's move in one step and leaves ordinary rows alone.
+    """
+    if not max_norm:
+        return grads
+    axes = tuple(range(1, grads.ndim))
+    norm = jnp.sqrt(jnp.sum(jnp.square(grads), axis=axes, keepdims=True))
+    return grads * jnp.minimum(1.0, max_norm / jnp.maximum(norm, jnp.finfo(grads.dtype).tiny))
+
+
+def dense_row_clip(max_norm: float) -> optax.GradientTransformation:
+    """clip_rows for the dense optax path: every [V, ...] gradient clipped row by row (the reference)."""
+
+    def update(updates, state, params=None):
+        return jax.tree.map(lambda g: clip_rows(g, max_norm), updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
 def sum_duplicates(ids: jax.Array, grads: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -55,8 +83,9 @@ def init_rows(learning_rate: float, params: dict, init_row) -> RowState:
                     rows={name: init_row(table) for name, table in params.items()})
 
 
-def row_optimizer(learning_rate: float, init_row, update_row, name: str) -> RowOptimizer:
-    """Lifts a per-row rule to tables: sums duplicates, gathers the rows' statistics, scatters them back.
+def row_optimizer(learning_rate: float, init_row, update_row, name: str, row_clip: float = 0.0) -> RowOptimizer:
+    """Lifts a per-row rule to tables: sums duplicates (and clips the sums: clip_rows), gathers the rows'
+    statistics, scatters them back.
 
     init_row(table) -> tuple of statistics shaped like the table.
     update_row(grads [N, d], stats (tuple of [N, d]), count) -> (direction [N, d], new stats); the
@@ -71,6 +100,7 @@ def row_optimizer(learning_rate: float, init_row, update_row, name: str) -> RowO
         unique_ids, deltas, rows = {}, {}, dict(state.rows)
         for name in ids:
             unique_ids[name], summed = sum_duplicates(ids[name], grads[name])
+            summed = clip_rows(summed, row_clip)
             # DROPPED clamps to the last row on the gather; what is computed from it is dropped on the scatter.
             stats = tuple(s[unique_ids[name]] for s in state.rows[name])
             direction, stats = update_row(summed, stats, count)
@@ -79,11 +109,14 @@ def row_optimizer(learning_rate: float, init_row, update_row, name: str) -> RowO
                                for s, new in zip(state.rows[name], stats))
         return unique_ids, deltas, RowState(state.hyperparams, count, rows)
 
-    return RowOptimizer(init, update, name)
+    return RowOptimizer(init, update, name, row_clip)
 
 
-def sgd(learning_rate: float) -> RowOptimizer:
-    """Keeps no statistics, so repeated ids need no summing first: each occurrence's −lr · g is scattered."""
+def sgd(learning_rate: float, row_clip: float = 0.0) -> RowOptimizer:
+    """Keeps no statistics, so repeated ids need no summing first: each occurrence's −lr · g is scattered.
+    With row_clip, rows are summed first (the clip bounds the sum)."""
+    if row_clip:
+        return row_optimizer(learning_rate, lambda table: (), lambda g, stats, count: (g, stats), "sgd", row_clip)
 
     def update(ids, grads, state):
         flat_ids, deltas = {}, {}
@@ -96,7 +129,8 @@ def sgd(learning_rate: float) -> RowOptimizer:
     return RowOptimizer(lambda params: init_rows(learning_rate, params, lambda table: ()), update, "sgd")
 
 
-def adagrad(learning_rate: float, initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> RowOptimizer:
+def adagrad(learning_rate: float, initial_accumulator_value: float = 0.1, eps: float = 1e-7,
+            row_clip: float = 0.0) -> RowOptimizer:
     """optax.adagrad, with the same defaults and formula: g / sqrt(G + eps), G starting at 0.1.
 
     Equal to the dense optax.adagrad: a row no id touches has zero gradient there, so neither its
@@ -109,10 +143,11 @@ def adagrad(learning_rate: float, initial_accumulator_value: float = 0.1, eps: f
         return jnp.where(sum_of_squares > 0, jax.lax.rsqrt(sum_of_squares + eps), 0.0) * g, (sum_of_squares,)
 
     return row_optimizer(learning_rate, lambda table: (jnp.full_like(table, initial_accumulator_value),), update_row,
-                         "adagrad")
+                         "adagrad", row_clip)
 
 
-def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> RowOptimizer:
+def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+         row_clip: float = 0.0) -> RowOptimizer:
     """Lazy Adam (TensorFlow's LazyAdam): a row's moments move only on steps whose ids include it.
 
     The bias correction uses the global step count, as LazyAdam does, and eps sits outside the square
@@ -129,4 +164,4 @@ def adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 
         return mu_hat / (jnp.sqrt(nu_hat) + eps), (mu, nu)
 
     return row_optimizer(learning_rate, lambda table: (jnp.zeros_like(table), jnp.zeros_like(table)), update_row,
-                         "adam")
+                         "adam", row_clip)

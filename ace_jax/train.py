@@ -245,7 +245,7 @@ def fused_sgd_update(state: TrainState, queries: jax.Array, candidates: jax.Arra
     candidates [N, C] (the positive first), weights [N, M, C]; split maps the logits to (pos, neg)."""
     opt_state = state.opt_state
     tables = cpu_kernels.sgns_update(state.params["in"], state.params["out"], queries, candidates, weights,
-                                     opt_state.hyperparams["learning_rate"])
+                                     opt_state.hyperparams["learning_rate"], state.tx.row_clip)
     params = {**state.params, "in": tables[0], "out": tables[1]}
     _, _, opt_state = state.tx.update({}, {}, opt_state)  # SGD's own bookkeeping (its step count)
     return params, opt_state, tables[3], split(tables[2])

@@ -16,6 +16,7 @@ from test_train import (FAST_COMPILE, NUM_NEG, SGNS_CASES, UNIGRAM, WINDOW_BATCH
 pytestmark = pytest.mark.skipif(not cpu_kernels.available(), reason="no C++ compiler here to build the CPU kernel")
 LR = 0.2
 ROW_SGD = sparse_optim.sgd(LR)  # one object for every state: the optimiser is part of the tree structure
+CLIPPED_SGD = sparse_optim.sgd(LR, row_clip=0.3)
 
 
 @functools.cache
@@ -37,8 +38,9 @@ def random_problem(seed, v=9, d=11, n=6, m=3, c=4):
     return tables, queries, candidates, weights.astype(np.float32)
 
 
-def autodiff_update(tables, queries, candidates, weights, lr):
-    """gather, value_and_grad of Σ weight · term over real (query, candidate) pairs, scatter-add."""
+def autodiff_update(tables, queries, candidates, weights, lr, row_clip=0.0):
+    """gather, value_and_grad of Σ weight · term over real (query, candidate) pairs, sum per row, clip the
+    sums (sparse_optim.clip_rows), add."""
     q, c = np.maximum(queries, 0), np.maximum(candidates, 0)
     real = (queries >= 0)[:, :, None] & (candidates >= 0)[:, None, :]
 
@@ -48,15 +50,35 @@ def autodiff_update(tables, queries, candidates, weights, lr):
         return jnp.where(real, weights * terms, 0.0).sum(), jnp.where(real, s, 0.0)
 
     (value, logits), (g_in, g_out) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(tables[0][q], tables[1][c])
-    return (jnp.asarray(tables[0]).at[q].add(-lr * g_in), jnp.asarray(tables[1]).at[c].add(-lr * g_out), logits, value)
+    summed = [jnp.zeros(t.shape).at[i].add(g) for t, i, g in zip(tables, (q, c), (g_in, g_out))]
+    return (*(t - lr * sparse_optim.clip_rows(g, row_clip) for t, g in zip(tables, summed)), logits, value)
 
 
+@pytest.mark.parametrize("row_clip", [0.0, 1.5], ids=["no_clip", "clip"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_kernel_equals_gather_autodiff_scatter(seed):
+def test_kernel_equals_gather_autodiff_scatter(seed, row_clip):
     tables, queries, candidates, weights = random_problem(seed)
-    got = jax.jit(cpu_kernels.sgns_update)(*tables, queries, candidates, weights, LR)
-    for a, b in zip(got, autodiff_update(tables, queries, candidates, weights, LR)):
+    got = jax.jit(cpu_kernels.sgns_update)(*tables, queries, candidates, weights, LR, row_clip)
+    expected = autodiff_update(tables, queries, candidates, weights, LR, row_clip)
+    for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    if row_clip:  # the clip bit: some rows moved less than without it, and none moved further than lr · clip
+        plain = autodiff_update(tables, queries, candidates, weights, LR)
+        for new, old, unclipped in zip(got[:2], tables, plain[:2]):
+            moved = np.linalg.norm(np.asarray(new) - old, axis=1)
+            assert moved.max() <= LR * row_clip * (1 + 1e-5)
+            assert (np.linalg.norm(np.asarray(unclipped) - old, axis=1) > LR * row_clip * 1.01).any()
+
+
+def test_kernel_row_clip_by_hand():
+    """One query row u = [1, 0] against the positive v = [0, 0] (s = 0) three times: in the sum, the
+    query's gradient is 3 · (σ(0) − 1) · v = 0 and v's is 3 · (σ(0) − 1) · u = (−1.5, 0), norm 1.5, which
+    the clip 0.6 scales down to (−0.6, 0)."""
+    new_in, new_out, _, _ = cpu_kernels.sgns_update(np.array([[1.0, 0.0]], np.float32), np.zeros((1, 2), np.float32),
+                                                    np.zeros((1, 3), np.int32), np.zeros((1, 1), np.int32),
+                                                    np.ones((1, 3, 1), np.float32), 0.1, 0.6)
+    np.testing.assert_allclose(new_in, [[1.0, 0.0]])
+    np.testing.assert_allclose(new_out, [[0.1 * 0.6, 0.0]], rtol=1e-6)
 
 
 def test_kernel_update_by_hand():
@@ -73,21 +95,22 @@ def test_kernel_update_by_hand():
     np.testing.assert_allclose(new_out, [[0.5 + g_pos, 0.0], [g_neg, 1.0]], rtol=1e-6)
 
 
-def test_kernel_result_does_not_depend_on_the_thread_count():
+@pytest.mark.parametrize("row_clip", [0.0, 1.5], ids=["no_clip", "clip"])
+def test_kernel_result_does_not_depend_on_the_thread_count(row_clip):
     tables, queries, candidates, weights = random_problem(3, v=20, d=16, n=300, m=4, c=6)  # several blocks of 32
-    results = [snapshot(jax.jit(lambda *a: cpu_kernels.sgns_update(*a, threads=threads))(
+    results = [snapshot(jax.jit(lambda *a: cpu_kernels.sgns_update(*a, row_clip, threads=threads))(
         *tables, queries, candidates, weights, LR)) for threads in (1, 2, 4)]
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
 
 
-def step_pair(config, layout, batch, noise_dist, steps=2):
+def step_pair(config, layout, batch, noise_dist, steps=2, tx=ROW_SGD):
     """The same steps with the fused kernel and with the XLA path, from the same state."""
     out = []
     for kernel in ("auto", "xla"):
         cfg = train.GameConfig(**{**config.__dict__, "kernel": kernel})
-        state = make_state(cfg, random_params(), tx=ROW_SGD)
+        state = make_state(cfg, random_params(), tx=tx)
         for _ in range(steps):
             state, metrics = jitted_step(cfg, layout)(state, batch, noise_dist)
         out.append(snapshot((state.replace(key=jax.random.key_data(state.key)), metrics)))
@@ -109,6 +132,16 @@ def test_train_step_with_the_kernel_equals_the_xla_path(name):
     fused, xla = step_pair(config, layout, batch, UNIGRAM)
     for a, b in zip(jax.tree_util.tree_leaves(fused), jax.tree_util.tree_leaves(xla)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ns-pairs", "ns-windows"])
+def test_train_step_with_a_row_clip_equals_the_xla_path(name):
+    config, layout, batch = CONFIGS[name]
+    fused, xla = step_pair(config, layout, batch, UNIGRAM, tx=CLIPPED_SGD)
+    for a, b in zip(jax.tree_util.tree_leaves(fused), jax.tree_util.tree_leaves(xla)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    unclipped, _ = step_pair(config, layout, batch, UNIGRAM)  # and the clip bit
+    assert not np.allclose(fused[0].params["out"], unclipped[0].params["out"], atol=1e-4)
 
 
 @pytest.mark.parametrize("negative", [5, 0], ids=["negative_5", "negative_is_a_centre"])

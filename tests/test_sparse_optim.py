@@ -125,6 +125,35 @@ def test_lazy_adam_leaves_untouched_rows_and_their_moments_alone():
     assert not np.allclose(lazy, run_dense(optax.adam(LR), table, steps), rtol=1e-3)
 
 
+def test_clip_rows_by_hand():
+    grads = jnp.array([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0]])  # norms 5, 0.5, 0
+    np.testing.assert_allclose(sparse_optim.clip_rows(grads, 1.0), [[0.6, 0.8], [0.3, 0.4], [0.0, 0.0]], rtol=1e-6)
+    np.testing.assert_array_equal(sparse_optim.clip_rows(grads, 0.0), grads)  # 0: off
+    np.testing.assert_allclose(sparse_optim.clip_rows(jnp.array([-4.0, 0.5]), 1.0), [-1.0, 0.5])  # a bias: |g|
+
+
+def test_row_clip_bounds_the_sum_of_a_rows_repeats():
+    # Row 1 three times with g = (2, 0): the sum (6, 0) is clipped to norm 1.5, not each occurrence.
+    ids, grads = jnp.array([1, 1, 1, 0]), jnp.array([[2.0, 0.0]] * 3 + [[0.0, 1.0]])
+    params = {"t": jnp.zeros((2, 2))}
+    opt = sparse_optim.sgd(0.5, row_clip=1.5)
+    unique_ids, deltas, state = opt.update({"t": ids}, {"t": grads}, opt.init(params))
+    np.testing.assert_allclose(sparse_optim.apply_updates(params, unique_ids, deltas)["t"], [[0.0, -0.5], [-0.75, 0.0]])
+    assert opt.name == "sgd" and opt.row_clip == 1.5 and state.count == 1
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "adam"])
+def test_sparse_row_clip_equals_dense_optax_with_the_clip(name):
+    table, steps = table_and_steps(ALL_ROW_IDS if name == "adam" else STEP_IDS)
+    clip = 1.0  # the summed rows here have norms up to about 4: some are clipped, some not
+    norms = [np.linalg.norm(dense_gradient(ids, grads), axis=1) for ids, grads in steps]
+    assert min(n.max() for n in norms) > clip and max(np.median(n) for n in norms) < 4
+    sparse = run_sparse(getattr(sparse_optim, name)(LR, row_clip=clip), table, steps)
+    dense = run_dense(optax.chain(sparse_optim.dense_row_clip(clip), getattr(optax, name)(LR)), table, steps)
+    np.testing.assert_allclose(sparse, dense, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(sparse, run_sparse(getattr(sparse_optim, name)(LR), table, steps), atol=1e-4)
+
+
 # --- through train.py ---
 
 VOCAB, NUM_NEG = 6, 2

@@ -4,7 +4,8 @@
 // The update equals the pure-JAX path of train.train_step with SGD: every gradient is taken at the
 // tables as they were before the step (a synchronous batch, not word2vec's Hogwild), and a row that
 // occurs several times gets the sum of its updates, added in batch order, so the result does not
-// depend on how many threads ran it.
+// depend on how many threads ran it. With a row clip, each row's move in the step (the sum of its
+// updates) is scaled down to norm learning_rate · clip where larger (sparse_optim.clip_rows).
 
 #include <algorithm>
 #include <atomic>
@@ -109,6 +110,52 @@ Term LogisticTerm(float s, bool positive) {
   return {1.0f + e, std::max(positive ? -s : s, 0.0f), positive ? sig - 1.0f : sig};
 }
 
+// What a row clip needs, since it bounds a row's summed update: each row an owner updates is kept as it
+// was before its first update (Keep), its updates are added to the table as without a clip, and Finish
+// scales each row's move down to the limit. Rows are found through an array over the table's ids, −1
+// between passes: one read per occurrence, and the frequent words, the ones that repeat, have small ids.
+class RowClip {
+ public:
+  void Start(int64_t table_rows, int64_t d) {
+    if (static_cast<int64_t>(index_.size()) < table_rows) index_.resize(table_rows, -1);
+    ids_.clear();
+    d_ = d;
+  }
+  void Keep(int32_t id, const float* row) {
+    if (index_[id] >= 0) return;
+    index_[id] = static_cast<int32_t>(ids_.size());
+    ids_.push_back(id);
+    if (old_.size() < ids_.size() * d_) old_.resize(2 * ids_.size() * d_);
+    std::copy_n(row, d_, &old_[(ids_.size() - 1) * d_]);
+  }
+  // Each kept row's move, table − old, scaled down to norm `limit` where larger; the id array back to −1.
+  void Finish(float* table, float limit) {
+    for (size_t r = 0; r < ids_.size(); ++r) {
+      if (r + 8 < ids_.size()) Prefetch(&table[ids_[r + 8] * d_], d_);
+      float* row = &table[ids_[r] * d_];
+      const float* old = &old_[r * d_];
+      V8 acc = {};
+      size_t i = 0;
+      for (; i + kW <= d_; i += kW) {
+        const V8 move = Load(row + i) - Load(old + i);
+        acc += move * move;
+      }
+      float norm2 = Sum(acc);
+      for (; i < d_; ++i) norm2 += (row[i] - old[i]) * (row[i] - old[i]);
+      if (norm2 > limit * limit) {
+        const float scale = limit / std::sqrt(norm2);
+        for (i = 0; i < d_; ++i) row[i] = old[i] + scale * (row[i] - old[i]);
+      }
+      index_[ids_[r]] = -1;
+    }
+  }
+
+ private:
+  size_t d_ = 0;
+  std::vector<int32_t> index_, ids_;
+  std::vector<float> old_;
+};
+
 // Runs work(item) for item in [0, items) on the calling thread and up to `helpers` tasks of XLA's
 // intra-op pool, and returns when every item is done. Items are claimed from a shared counter, so the
 // caller alone can finish them all: a helper that never starts is never waited for.
@@ -139,11 +186,13 @@ void ParallelFor(ffi::ThreadPool& pool, int64_t helpers, int64_t items, std::fun
 // queries [N, M]: each query row scores every candidate of its window; −1 is padding.
 // candidates [N, C]: candidate 0 is the positive, the rest negatives; −1 is padding.
 // weights [N, M, C]: each term's weight (0 for padding, masked pairs and false negatives).
-// learning_rate []: SGD's step. threads: how many threads may share the work (1: the caller only).
+// learning_rate []: SGD's step. row_clip []: the largest L2 norm of a row's summed gradient (0: no
+// clip). threads: how many threads may share the work (1: the caller only).
 // Results: the tables, logits [N, M, C] (before the update), loss [] = Σ weight · term.
 ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi::Buffer<ffi::F32> out_table,
                       ffi::Buffer<ffi::S32> queries, ffi::Buffer<ffi::S32> candidates,
-                      ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::F32> learning_rate, int64_t threads,
+                      ffi::Buffer<ffi::F32> weights, ffi::Buffer<ffi::F32> learning_rate,
+                      ffi::Buffer<ffi::F32> row_clip, int64_t threads,
                       ffi::ResultBuffer<ffi::F32> in_result, ffi::ResultBuffer<ffi::F32> out_result,
                       ffi::ResultBuffer<ffi::F32> logits_result, ffi::ResultBuffer<ffi::F32> loss_result) {
   const auto in_dims = in_table.dimensions(), out_dims = out_table.dimensions();
@@ -166,6 +215,8 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
   const float* w = weights.typed_data();
   float* logits = logits_result->typed_data();
   const float lr = learning_rate.typed_data()[0];
+  const float clip = row_clip.typed_data()[0];
+  const float limit = std::fabs(lr) * clip;  // on a row's update, lr · its gradient
   auto valid_in = [&](int32_t id) { return id >= 0 && id < v_in; };
   auto valid_out = [&](int32_t id) { return id >= 0 && id < v_out; };
 
@@ -243,9 +294,18 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
   });
 
   // Passes 2 and 3 split the rows by id over `parts` owners; each owner adds its rows' updates in
-  // batch order, so no two threads write one row and the sums never depend on the thread count.
+  // batch order, so no two threads write one row and the sums never depend on the thread count. With a
+  // clip, each owner measures its rows' moves against copies kept before their first update (RowClip).
   const int64_t parts = helpers + 1;
+  // Which owner a row has: its id modulo parts, a mask where parts is a power of two (a division per
+  // occurrence costs more than the rest of the owner's test).
+  const bool pow2 = (parts & (parts - 1)) == 0;
+  auto owner = [parts, pow2](int32_t id) -> int64_t { return pow2 ? (id & (parts - 1)) : id % parts; };
+  const bool clipped = clip > 0.0f;
+  thread_local RowClip kept;  // per owner thread, reused between calls like the scratch above
   ParallelFor(pool, helpers, parts, [&](int64_t part) {  // out[c] += Σ_j g · in[q_j], in still as it was
+    RowClip& owned = kept;
+    if (clipped) owned.Start(v_out, d);
     std::vector<const float*> rows(m);
     std::vector<float> g(m);
     for (int64_t i = 0; i < n; ++i) {
@@ -253,21 +313,27 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
       for (int64_t j = 0; j < m; ++j) rows[j] = valid_in(q[i * m + j]) ? &in[q[i * m + j] * d] : nullptr;
       for (int64_t k = 0; k < c; ++k) {
         const int32_t cid = cand[i * c + k];
-        if (!valid_out(cid) || cid % parts != part) continue;
+        if (!valid_out(cid) || owner(cid) != part) continue;
         for (int64_t j = 0; j < m; ++j) g[j] = coef[(i * m + j) * c + k];  // 0 for padding (pass 1)
+        if (clipped) owned.Keep(cid, &out[cid * d]);
         AddScaled(m, g.data(), rows.data(), &out[cid * d], d);
       }
     }
+    if (clipped) owned.Finish(out, limit);
   });
   ParallelFor(pool, helpers, parts, [&](int64_t part) {  // in[q] += its update from pass 1
+    RowClip& owned = kept;
+    if (clipped) owned.Start(v_in, d);
     for (int64_t ij = 0; ij < n * m; ++ij) {
       if (ij + kAhead * m < n * m && valid_in(q[ij + kAhead * m])) Prefetch(&in[q[ij + kAhead * m] * d], d);
       const int32_t qid = q[ij];
-      if (!valid_in(qid) || qid % parts != part) continue;
+      if (!valid_in(qid) || owner(qid) != part) continue;
       const float one = 1.0f;
       const float* delta = &in_delta[ij * d];
+      if (clipped) owned.Keep(qid, &in[qid * d]);
       AddScaled(1, &one, &delta, &in[qid * d], d);
     }
+    if (clipped) owned.Finish(in, limit);
   });
   float loss = 0.0f;
   for (float part : block_loss) loss += part;
@@ -284,6 +350,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(AceSgnsUpdate, SgnsUpdate,
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::S32>>()
                                   .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("threads")
