@@ -56,7 +56,7 @@ class Ours:
         game, word = SAMPLERS[sampler]
         config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
                             window=5, game=GameConfig(negatives=5, kernel=args.kernel, **game), chunk=args.chunk,
-                            seed=0, **word)
+                            row_clip=args.row_clip, seed=0, **word)
         self.sampler, self.dim = sampler, dim
         self.setup = build(config)
         self.state = self.setup.place(self.setup.initial_state)
@@ -130,6 +130,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--window-steps", type=int, default=200, help="steps per timed window")
     p.add_argument("--kernel", default="auto", choices=["auto", "xla"], help="GameConfig.kernel for every setting")
+    p.add_argument("--row-clip", type=float, default=0.0, help="WordConfig.row_clip for every setting (0: off)")
     p.add_argument("--json", default=None, help="also write the rows to this file")
     args = p.parse_args(argv)
     args.max_tokens, args.max_vocab = args.max_tokens or None, args.max_vocab or None

@@ -60,6 +60,8 @@ def parse_args(argv):
     p.add_argument("--chunk", type=int, default=128,
                    help="tokens per step after subsampling; 128 keeps word2vec's step size (gensim parity), the library default is 512")
     p.add_argument("--gen-dim", type=int, default=32)
+    p.add_argument("--row-clip", type=float, default=0.0,
+                   help="clip each row's gradient summed over a step to this norm, for every ace_jax method (0: off)")
     p.add_argument("--false-negatives", default="window", choices=["window", "pair"],
                    help="mask negatives equal to any context of the centre (window) or to the pair's own (pair, word2vec)")
     p.add_argument("--eval-points", type=int, default=8, help="evaluations along training, for the figure")
@@ -82,7 +84,7 @@ def run_ours(args, method: str, seed: int, runs: Path, epoch_steps_hint: int) ->
     config = WordConfig(
         corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
         dim=args.dim, window=args.window, epochs=args.epochs, seed=seed, gen_dim=args.gen_dim, chunk=args.chunk,
-        game=GameConfig(negatives=args.negatives, false_negatives=args.false_negatives, **METHODS[method][1]),
+        row_clip=args.row_clip, game=GameConfig(negatives=args.negatives, false_negatives=args.false_negatives, **METHODS[method][1]),
         eval_sets=CURVE_SETS, eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True,
         **(METHODS[method][2] if len(METHODS[method]) > 2 else {}))
     out = runs / f"{method}-seed{seed}"

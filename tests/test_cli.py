@@ -139,6 +139,7 @@ def test_bad_inputs_give_one_line_and_no_run_folder(tmp_path):
         ["train", "--corpus", str(rare), "--out", "out", "--sampler", "bogus"],
         ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--eval-sets", "ws999"],
         ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--model", "cbow", "--shared-negatives"],
+        ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--row-clip", "-1"],
         ["eval", str(vectors), "--sets", "nosuchset"],
         ["eval", str(tmp_path / "missing.bin")],
         ["neighbors", str(vectors), "zebra"],
