@@ -2,13 +2,14 @@
 
     python benchmarks/throughput.py                       # d = 100 and 300, ns and ace, a 1M-token slice of enwiki-00
     python benchmarks/throughput.py --dims 100 --samplers ns --max-tokens 0   # the whole shard
+    python benchmarks/throughput.py --dims 100 --samplers ns-shared --row-clip 0,50   # with and without a clip
 
 gensim (sg=1, negative=5, same tokens, dimension, window, subsampling, workers = cores) trains --repeats
-epochs, each followed by a timed window of steps of every ace_jax setting, so both sides see the same load
-on a shared machine. For each setting: compile time, words/s, positive pairs/s and negatives scored/s
-(medians over the windows), the ratio to gensim (the median of each window's ratio to the gensim epoch
-before it), peak host memory, device memory where the backend reports it, and WS-353 / RW ρ after one
-epoch. Never run as a test.
+epochs, each followed by a timed window of steps of every ace_jax setting (a different one first each
+time), so both sides see the same load on a shared machine. For each setting: compile time, words/s,
+positive pairs/s and negatives scored/s (medians over the windows), the ratio to gensim (the median of each
+window's ratio to the gensim epoch before it), peak host memory, device memory where the backend reports
+it, and WS-353 / RW ρ after one epoch. Never run as a test.
 """
 
 import argparse
@@ -52,12 +53,12 @@ class Ours:
     """One ace_jax setting, compiled, timed in windows of steps between gensim's runs, then run to the end
     of its epoch for ρ."""
 
-    def __init__(self, args, dim: int, sampler: str):
+    def __init__(self, args, dim: int, sampler: str, row_clip: float):
         game, word = SAMPLERS[sampler]
         config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
                             window=5, game=GameConfig(negatives=5, kernel=args.kernel, **game), chunk=args.chunk,
-                            row_clip=args.row_clip, seed=0, **word)
-        self.sampler, self.dim = sampler, dim
+                            row_clip=row_clip, seed=0, **word)
+        self.sampler, self.dim, self.row_clip = sampler, dim, row_clip
         self.setup = build(config)
         self.state = self.setup.place(self.setup.initial_state)
         start = time.perf_counter()
@@ -88,7 +89,8 @@ class Ours:
         # Each window is paired with the gensim run just before it: the median of the paired ratios
         # follows the machine's load as it drifts.
         ratio = float(np.median([w / g for w, g in zip(words, gensim_words_per_s)]))
-        return dict(tool="ace_jax", sampler=self.sampler, dim=self.dim, compile_s=self.compile_s,
+        return dict(tool="ace_jax", sampler=self.sampler, dim=self.dim, row_clip=self.row_clip,
+                    compile_s=self.compile_s,
                     words_per_s=float(np.median(words)), ratio_to_gensim=ratio, pairs_per_s=float(np.median(pairs)),
                     negatives_per_s=float(np.median(pairs)) * 5, host_peak_mib=peak_host_mib(),
                     device_peak_mib=device_peak_mib(), **{s: scores[s]["spearman"] for s in QUALITY_SETS})
@@ -128,25 +130,30 @@ def main(argv=None) -> int:
     p.add_argument("--samplers", default="ns,ace", help=", ".join(SAMPLERS))
     p.add_argument("--chunk", type=int, default=512)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--window-steps", type=int, default=200, help="steps per timed window")
+    p.add_argument("--window-steps", type=int, default=1000, help="steps per timed window")
     p.add_argument("--kernel", default="auto", choices=["auto", "xla"], help="GameConfig.kernel for every setting")
-    p.add_argument("--row-clip", type=float, default=0.0, help="WordConfig.row_clip for every setting (0: off)")
+    p.add_argument("--row-clip", default="0",
+                   help="WordConfig.row_clip, comma-separated: every setting runs with each (0: off), side by side")
     p.add_argument("--json", default=None, help="also write the rows to this file")
     args = p.parse_args(argv)
     args.max_tokens, args.max_vocab = args.max_tokens or None, args.max_vocab or None
     unknown = [name for name in args.samplers.split(",") if name not in SAMPLERS]
     if unknown:
         p.error(f"unknown sampler {unknown[0]!r}; choose from {', '.join(SAMPLERS)}")
+    try:
+        clips = [float(c) for c in args.row_clip.split(",")]
+    except ValueError:
+        p.error(f"--row-clip takes numbers separated by commas, not {args.row_clip!r}")
     rows = []
     words, sentences = gensim_sentences(args)
     for dim in (int(d) for d in args.dims.split(",")):
-        ours = [Ours(args, dim, sampler) for sampler in args.samplers.split(",")]
+        ours = [Ours(args, dim, sampler, clip) for sampler in args.samplers.split(",") for clip in clips]
         gensim_speeds = []
-        for _ in range(args.repeats):  # gensim's epoch, then a window of each setting, in turn
+        for repeat in range(args.repeats):  # gensim's epoch, then a window of each setting, in turn
             speed, model = time_gensim(sentences, dim)
             gensim_speeds.append(speed)
-            for setting in ours:
-                setting.time_window()
+            for i in range(len(ours)):  # so no setting always follows gensim directly
+                ours[(i + repeat) % len(ours)].time_window()
         rows.append(gensim_row(words, model, dim, gensim_speeds))
         for setting in ours:
             rows.append(setting.finish(gensim_speeds))
@@ -154,11 +161,13 @@ def main(argv=None) -> int:
         del ours
     print(f"# {datetime.date.today()} {platform.machine()} {os.cpu_count()} cores, jax {jax.__version__} on "
           f"{jax.devices()[0].platform}; command: python benchmarks/throughput.py {' '.join(argv or sys.argv[1:])}")
-    print("| tool | sampler | d | words/s | ratio to gensim | pairs/s | negatives/s | compile s | host peak MiB | ws353 | rw |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| tool | sampler | d | row clip | words/s | ratio to gensim | pairs/s | negatives/s | compile s "
+          "| host peak MiB | ws353 | rw |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         fmt = lambda key, spec: format(r[key], spec) if r.get(key) is not None else "–"
-        print(f"| {r['tool']} | {r['sampler']} | {r['dim']} | {r['words_per_s']:,.0f} | {fmt('ratio_to_gensim', '.3f')} | "
+        print(f"| {r['tool']} | {r['sampler']} | {r['dim']} | {fmt('row_clip', 'g')} | {r['words_per_s']:,.0f} | "
+              f"{fmt('ratio_to_gensim', '.3f')} | "
               f"{fmt('pairs_per_s', ',.0f')} | {fmt('negatives_per_s', ',.0f')} | {fmt('compile_s', '.1f')} | "
               f"{fmt('host_peak_mib', ',.0f')} | {r['ws353']:.3f} | {r['rw']:.3f} |")
     if args.json:
