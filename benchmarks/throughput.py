@@ -9,7 +9,9 @@ epochs, each followed by a timed window of steps of every ace_jax setting (a dif
 time), so both sides see the same load on a shared machine. For each setting: compile time, words/s,
 positive pairs/s and negatives scored/s (medians over the windows), the ratio to gensim (the median of each
 window's ratio to the gensim epoch before it), peak host memory, device memory where the backend reports
-it, and WS-353 / RW ρ after one epoch. Never run as a test.
+it, and WS-353 / RW ρ after one epoch. The JSON also has the words/s of the steps after the windows, run
+without a break (not paired with gensim), a check that the windows show the sustained speed. Never run as a
+test.
 """
 
 import argparse
@@ -80,9 +82,12 @@ class Ours:
                              (float(self.state.pairs) - pairs_before) / seconds))
 
     def finish(self, gensim_words_per_s: list[float]) -> dict:
+        rest, start = self.setup.total_steps - self.done, time.perf_counter()
         while self.done < self.setup.total_steps:  # the rest of the epoch, so ρ is of a whole run
             self.state, _ = self.setup.run_step(self.state, self.done)
             self.done += 1
+        jax.block_until_ready(self.state.params)
+        rest_words_per_s = rest * self.setup.raw_words_per_step / (time.perf_counter() - start) if rest else None
         scores = evaluate_all(input_vectors(self.setup, self.state), self.setup.corpus.vocab.words, QUALITY_SETS,
                               analogy=False)
         words, pairs = zip(*self.windows)
@@ -93,7 +98,8 @@ class Ours:
                     compile_s=self.compile_s,
                     words_per_s=float(np.median(words)), ratio_to_gensim=ratio, pairs_per_s=float(np.median(pairs)),
                     negatives_per_s=float(np.median(pairs)) * 5, host_peak_mib=peak_host_mib(),
-                    device_peak_mib=device_peak_mib(), **{s: scores[s]["spearman"] for s in QUALITY_SETS})
+                    device_peak_mib=device_peak_mib(), rest_of_epoch_words_per_s=rest_words_per_s,
+                    **{s: scores[s]["spearman"] for s in QUALITY_SETS})
 
 
 def gensim_sentences(args) -> tuple[list[str], list[list[str]]]:

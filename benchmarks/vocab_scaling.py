@@ -23,16 +23,18 @@ from ace_jax.embeddings import WordConfig, build
 from ace_jax.train import GameConfig
 
 
-def zipf_corpus(path: str, vocab_size: int, tokens: int, seed: int = 0) -> None:
-    """Token ids with p ∝ 1/rank, written as words; every word appears at least min_count times."""
+def zipf_corpus(path: str, vocab_size: int, tokens: int, each: int, seed: int = 0) -> None:
+    """`tokens` draws with p ∝ 1/rank, plus `each` copies of every word so that all vocab_size words reach
+    min_count = each, shuffled and written as words."""
     rng = np.random.default_rng(seed)
     weights = 1.0 / np.arange(1, vocab_size + 1)
     ids = np.concatenate([rng.choice(vocab_size, tokens, p=weights / weights.sum()),
-                          np.repeat(np.arange(vocab_size), 5)])
+                          np.repeat(np.arange(vocab_size), each)])
     rng.shuffle(ids)
-    with open(path, "w") as f:
+    with open(path + ".tmp", "w") as f:
         for start in range(0, len(ids), 1000):
             f.write(" ".join(f"w{i}" for i in ids[start:start + 1000]) + "\n")
+    os.replace(path + ".tmp", path)
 
 
 def interleaved_step_seconds(configs: list[WordConfig], steps: int, repeats: int) -> list[tuple[float, float]]:
@@ -64,7 +66,10 @@ def main(argv=None) -> int:
     p.add_argument("--pool-vocab-sizes", default="10000,100000,1000000", help="ACE with the pool generator")
     p.add_argument("--samplers", default="ns,ns-shared-step,ace,ace-pool")
     p.add_argument("--chunks", default="128,512,2048", help="batch-size rows (ns at V = 100k); empty: none")
-    p.add_argument("--tokens", type=int, default=2_000_000)
+    p.add_argument("--tokens", type=int, default=20_000_000, help="Zipf draws per corpus")
+    p.add_argument("--each", type=int, default=1,
+                   help="copies of every word added so the table has V rows (min_count = each); the padding is "
+                        "uniform over the rows, so it must stay a small share of the tokens to keep the law Zipf's")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--workdir", default="runs/vocab_scaling")
@@ -90,19 +95,22 @@ def main(argv=None) -> int:
         sizes = [int(v) for v in sizes.split(",")]
         configs = []
         for vocab_size in sizes:
-            path = os.path.join(args.workdir, f"zipf-{vocab_size}.txt")
+            path = os.path.join(args.workdir, f"zipf-{vocab_size}-{args.tokens}-{args.each}.txt")
             if not os.path.exists(path):
-                zipf_corpus(path, vocab_size, args.tokens)
+                zipf_corpus(path, vocab_size, args.tokens, args.each)
             # Words are "w123": text8 normalisation would spell out the digits and leave 11 words.
             game, word = settings[sampler]
-            configs.append(WordConfig(corpus=path, dim=100, chunk=512, game=GameConfig(**game), normalize=False, **word))
+            configs.append(WordConfig(corpus=path, dim=100, chunk=512, game=GameConfig(**game), normalize=False,
+                                      min_count=args.each, **word))
         timings = interleaved_step_seconds(configs, args.steps, args.repeats)
         for vocab_size, (seconds, _) in zip(sizes, timings):
             print(f"| {sampler} | {vocab_size:,} | 512 | {seconds * 1e3:.2f} | {seconds / timings[0][0]:.2f} |", flush=True)
-    path = os.path.join(args.workdir, "zipf-100000.txt")
+    path = os.path.join(args.workdir, f"zipf-100000-{args.tokens}-{args.each}.txt")
+    if not os.path.exists(path):
+        zipf_corpus(path, 100_000, args.tokens, args.each)
     chunks = [int(c) for c in args.chunks.split(",") if c]
-    configs = [WordConfig(corpus=path, dim=100, chunk=chunk, game=GameConfig(sampler="ns"), normalize=False)
-               for chunk in chunks]
+    configs = [WordConfig(corpus=path, dim=100, chunk=chunk, game=GameConfig(sampler="ns"), normalize=False,
+                          min_count=args.each) for chunk in chunks]
     for chunk, (seconds, words) in zip(chunks, interleaved_step_seconds(configs, args.steps, args.repeats)):
         print(f"| ns | 100,000 | {chunk} | {seconds * 1e3:.2f} | words/s {words / seconds:,.0f} |", flush=True)
     return 0
