@@ -2,6 +2,9 @@
 
     python benchmarks/vocab_scaling.py
 
+gensim trains on the same corpora beside the per-pair ns rows, with tables of the same V rows: the
+reference's own slow-down from 10k to 1M rows, as time per corpus word.
+
 A row-sparse step touches only the rows it reads, so its time should not grow with V; the exact ACE
 generator is a softmax over all V rows and grows linearly (shown for the smaller vocabularies); the pool
 generator scores 1024 draws, but its Adam update still passes over its whole [V, d_g] tables. Never run
@@ -35,6 +38,37 @@ def zipf_corpus(path: str, vocab_size: int, tokens: int, each: int, seed: int = 
         for start in range(0, len(ids), 1000):
             f.write(" ".join(f"w{i}" for i in ids[start:start + 1000]) + "\n")
     os.replace(path + ".tmp", path)
+
+
+def gensim_words_per_s(paths: list[str], each: int, words: int, repeats: int) -> list[float]:
+    """gensim Word2Vec (sg=1, negative=5, window 5, sample 1e-3, d = 100, workers = cores) on each corpus,
+    its vocabulary built from the whole corpus, so its tables have V rows as ours do; trained on the
+    corpus's first `words` words, the corpora taking turns: the median words/s of `repeats` epochs each."""
+    from gensim.models import Word2Vec
+
+    heads, models = [], []
+    for path in paths:
+        heads.append(f"{path}.head{words}")
+        if not os.path.exists(heads[-1]):
+            with open(path) as f, open(heads[-1] + ".tmp", "w") as out:
+                left = words
+                for line in f:
+                    kept = line.split()[:left]
+                    out.write(" ".join(kept) + "\n")
+                    left -= len(kept)
+                    if not left:
+                        break
+            os.replace(heads[-1] + ".tmp", heads[-1])
+        models.append(Word2Vec(vector_size=100, window=5, min_count=each, sg=1, negative=5, sample=1e-3, seed=0,
+                               workers=os.cpu_count() or 1))
+        models[-1].build_vocab(corpus_file=path)
+    speeds = [[] for _ in paths]
+    for _ in range(repeats):
+        for model, head, runs in zip(models, heads, speeds):
+            start = time.perf_counter()
+            model.train(corpus_file=head, total_words=words, epochs=1)
+            runs.append(words / (time.perf_counter() - start))
+    return [statistics.median(runs) for runs in speeds]
 
 
 def interleaved_step_seconds(configs: list[WordConfig], steps: int, repeats: int) -> list[tuple[float, float]]:
@@ -73,13 +107,17 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--workdir", default="runs/vocab_scaling")
+    p.add_argument("--gensim-words", type=int, default=2_000_000,
+                   help="gensim's words per timed epoch on each ns corpus, the reference's own scaling (0: none)")
     args = p.parse_args(argv)
     os.makedirs(args.workdir, exist_ok=True)
     print(f"# {datetime.date.today()} {platform.machine()} {os.cpu_count()} cores, jax {jax.__version__} on "
           f"{jax.devices()[0].platform}; command: python benchmarks/vocab_scaling.py "
           f"{' '.join(argv if argv is not None else sys.argv[1:])}")
-    print("| sampler | V | chunk (tokens/step) | ms/step | ratio to the smallest V |")
-    print("|---|---|---|---|---|")
+    print(f"# corpora: {args.tokens:,} Zipf draws plus {args.each} of every word; d = 100, window 5, 5 negatives")
+    print("| tool | sampler | V | chunk (tokens/step) | ms/step | step time, ratio to the smallest V | words/s "
+          "| time per word, ratio to the smallest V |")
+    print("|---|---|---|---|---|---|---|---|")
     settings = {  # name -> (GameConfig settings, WordConfig settings)
         "ns": (dict(sampler="ns"), {}),
         "ns-shared-step": (dict(sampler="ns", shared_negatives=True), dict(reach="step")),
@@ -103,8 +141,15 @@ def main(argv=None) -> int:
             configs.append(WordConfig(corpus=path, dim=100, chunk=512, game=GameConfig(**game), normalize=False,
                                       min_count=args.each, **word))
         timings = interleaved_step_seconds(configs, args.steps, args.repeats)
-        for vocab_size, (seconds, _) in zip(sizes, timings):
-            print(f"| {sampler} | {vocab_size:,} | 512 | {seconds * 1e3:.2f} | {seconds / timings[0][0]:.2f} |", flush=True)
+        first_words_per_s = timings[0][1] / timings[0][0]
+        for vocab_size, (seconds, words) in zip(sizes, timings):
+            print(f"| ace_jax | {sampler} | {vocab_size:,} | 512 | {seconds * 1e3:.2f} | {seconds / timings[0][0]:.2f} "
+                  f"| {words / seconds:,.0f} | {first_words_per_s * seconds / words:.2f} |", flush=True)
+        if sampler == "ns" and args.gensim_words:
+            speeds = gensim_words_per_s([c.corpus for c in configs], args.each, args.gensim_words, args.repeats)
+            for vocab_size, speed in zip(sizes, speeds):
+                print(f"| gensim | ns | {vocab_size:,} | – | – | – | {speed:,.0f} | {speeds[0] / speed:.2f} |",
+                      flush=True)
     path = os.path.join(args.workdir, f"zipf-100000-{args.tokens}-{args.each}.txt")
     if not os.path.exists(path):
         zipf_corpus(path, 100_000, args.tokens, args.each)
@@ -112,7 +157,8 @@ def main(argv=None) -> int:
     configs = [WordConfig(corpus=path, dim=100, chunk=chunk, game=GameConfig(sampler="ns"), normalize=False,
                           min_count=args.each) for chunk in chunks]
     for chunk, (seconds, words) in zip(chunks, interleaved_step_seconds(configs, args.steps, args.repeats)):
-        print(f"| ns | 100,000 | {chunk} | {seconds * 1e3:.2f} | words/s {words / seconds:,.0f} |", flush=True)
+        print(f"| ace_jax | ns | 100,000 | {chunk} | {seconds * 1e3:.2f} | – | {words / seconds:,.0f} | – |",
+              flush=True)
     return 0
 
 
