@@ -81,7 +81,8 @@ def sgns_update(in_table: jax.Array, out_table: jax.Array, queries: jax.Array, c
         updated in place when the caller donates them.
       queries: [N, M] int32, M query rows per window (−1 padding), each scored on its own.
       candidates: [N, C] int32, candidate 0 the positive, the rest negatives (−1 padding).
-      weights: [N, M, C] float32, each term's weight (0 drops it).
+      weights: [N, M, C] float32, each term's weight (0 drops it). A query row whose weights are all 0
+        is skipped: its rows are not read, its logits are 0.
       learning_rate: [] float32.
       row_clip: [] float32, the largest L2 norm of a row's gradient summed over the step (sparse_optim.clip_rows);
         0: no clip.

@@ -28,21 +28,22 @@ def jitted_step(config: train.GameConfig, layout: str):
 
 
 def random_problem(seed, v=9, d=11, n=6, m=3, c=4):
-    """Tables and windows with repeated ids, padding (−1) and zero weights; d = 11 runs one 8-float
-    vector step and three left over."""
+    """Tables and windows with repeated ids, padding (−1), zero weights and query rows of zero weight only
+    (empty pair slots); d = 11 runs one 8-float vector step and three left over."""
     rng = np.random.default_rng(seed)
     tables = [rng.normal(size=(v, d)).astype(np.float32) for _ in range(2)]
     queries = rng.integers(-1, v, (n, m)).astype(np.int32)
     candidates = rng.integers(-1, v, (n, c)).astype(np.int32)
     weights = (rng.random((n, m, c)) < 0.8) * rng.random((n, m, c)).astype(np.float32) * 2
+    weights[rng.random((n, m)) < 0.25] = 0.0
     return tables, queries, candidates, weights.astype(np.float32)
 
 
 def autodiff_update(tables, queries, candidates, weights, lr, row_clip=0.0):
     """gather, value_and_grad of Σ weight · term over real (query, candidate) pairs, sum per row, clip the
-    sums (sparse_optim.clip_rows), add."""
+    sums (sparse_optim.clip_rows), add. Logits of query rows without weight are 0: the kernel skips them."""
     q, c = np.maximum(queries, 0), np.maximum(candidates, 0)
-    real = (queries >= 0)[:, :, None] & (candidates >= 0)[:, None, :]
+    real = (queries >= 0)[:, :, None] & (candidates >= 0)[:, None, :] & weights.any(-1, keepdims=True)
 
     def loss(a, b):
         s = jnp.einsum("nmd,ncd->nmc", a, b)
@@ -79,6 +80,22 @@ def test_kernel_row_clip_by_hand():
                                                     np.ones((1, 3, 1), np.float32), 0.1, 0.6)
     np.testing.assert_allclose(new_in, [[1.0, 0.0]])
     np.testing.assert_allclose(new_out, [[0.1 * 0.6, 0.0]], rtol=1e-6)
+
+
+def test_a_query_row_without_weight_is_neither_read_nor_moved():
+    """Window 0 scores query row 0 against out row 0; window 1 is an empty pair slot (weights 0) whose
+    rows, in row 1 and out row 1, hold NaN: nothing of them may reach the tables, the logits or the loss."""
+    in_table = np.array([[1.0, 0.0], [np.nan, np.nan]], np.float32)
+    out_table = np.array([[0.5, 0.0], [np.nan, np.nan]], np.float32)
+    weights = np.array([[[1.0]], [[0.0]]], np.float32)
+    new_in, new_out, logits, loss = cpu_kernels.sgns_update(in_table, out_table, np.array([[0], [1]], np.int32),
+                                                            np.array([[0], [1]], np.int32), weights, 0.1, 1.0)
+    sig = 1 / (1 + np.exp(-0.5))
+    np.testing.assert_allclose(logits, [[[0.5]], [[0.0]]])
+    np.testing.assert_allclose(loss, -np.log(sig), rtol=1e-6)
+    np.testing.assert_allclose(new_in[0], [1.0 + 0.1 * (1 - sig) * 0.5, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(new_out[0], [0.5 + 0.1 * (1 - sig), 0.0], rtol=1e-6)
+    assert np.isnan(new_in[1]).all() and np.isnan(new_out[1]).all()  # left as they were
 
 
 def test_kernel_update_by_hand():

@@ -185,7 +185,8 @@ void ParallelFor(ffi::ThreadPool& pool, int64_t helpers, int64_t items, std::fun
 // in [V_in, d], out [V_out, d]: the tables, updated in place (aliased to the first two results).
 // queries [N, M]: each query row scores every candidate of its window; −1 is padding.
 // candidates [N, C]: candidate 0 is the positive, the rest negatives; −1 is padding.
-// weights [N, M, C]: each term's weight (0 for padding, masked pairs and false negatives).
+// weights [N, M, C]: each term's weight (0 for padding, masked pairs and false negatives). A query row
+// whose weights are all 0 (an empty pair slot) is skipped: not read, not scored (logits 0), not moved.
 // learning_rate []: SGD's step. row_clip []: the largest L2 norm of a row's summed gradient (0: no
 // clip). threads: how many threads may share the work (1: the caller only).
 // Results: the tables, logits [N, M, C] (before the update), loss [] = Σ weight · term.
@@ -220,14 +221,25 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
   auto valid_in = [&](int32_t id) { return id >= 0 && id < v_in; };
   auto valid_out = [&](int32_t id) { return id >= 0 && id < v_out; };
 
+  // Whether query row ij has a term of nonzero weight: per-pair skip-gram leaves 2/5 of its pair slots
+  // empty at window 5, and reading their rows would be most of a large table's memory traffic.
+  auto live = [&](int64_t ij) {
+    for (int64_t k = 0; k < c; ++k) {
+      if (w[ij * c + k] != 0.0f) return true;
+    }
+    return false;
+  };
   // Prefetch about 48 rows ahead: enough to cover a trip to memory for the rows of a 1M-word table.
   const int64_t kAhead = std::max<int64_t>(2, 48 / (m + c));  // windows
   auto prefetch_window = [&](int64_t i) {
     if (i >= n) return;
+    bool any = false;
     for (int64_t j = 0; j < m; ++j) {
-      if (valid_in(q[i * m + j])) Prefetch(&in[q[i * m + j] * d], d);
+      if (!valid_in(q[i * m + j]) || !live(i * m + j)) continue;
+      Prefetch(&in[q[i * m + j] * d], d);
+      any = true;
     }
-    for (int64_t k = 0; k < c; ++k) {
+    for (int64_t k = 0; any && k < c; ++k) {
       if (valid_out(cand[i * c + k])) Prefetch(&out[cand[i * c + k] * d], d);
     }
   };
@@ -260,7 +272,7 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
         std::fill_n(delta, d, 0.0f);
         std::fill_n(g, c, 0.0f);
         std::fill_n(s, c, 0.0f);
-        if (!valid_in(q[ij])) continue;
+        if (!valid_in(q[ij]) || !live(ij)) continue;
         const float* query = &in[q[ij] * d];
         for (int64_t k0 = 0; k0 < c; k0 += 4) {
           const float* four[4];
@@ -314,7 +326,12 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
       for (int64_t k = 0; k < c; ++k) {
         const int32_t cid = cand[i * c + k];
         if (!valid_out(cid) || owner(cid) != part) continue;
-        for (int64_t j = 0; j < m; ++j) g[j] = coef[(i * m + j) * c + k];  // 0 for padding (pass 1)
+        bool moves = false;
+        for (int64_t j = 0; j < m; ++j) {
+          g[j] = coef[(i * m + j) * c + k];  // 0 for padding and skipped rows (pass 1)
+          moves |= g[j] != 0.0f;
+        }
+        if (!moves) continue;
         if (clipped) owned.Keep(cid, &out[cid * d]);
         AddScaled(m, g.data(), rows.data(), &out[cid * d], d);
       }
@@ -325,9 +342,10 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
     RowClip& owned = kept;
     if (clipped) owned.Start(v_in, d);
     for (int64_t ij = 0; ij < n * m; ++ij) {
-      if (ij + kAhead * m < n * m && valid_in(q[ij + kAhead * m])) Prefetch(&in[q[ij + kAhead * m] * d], d);
+      const int64_t ahead = ij + kAhead * m;
+      if (ahead < n * m && valid_in(q[ahead]) && live(ahead)) Prefetch(&in[q[ahead] * d], d);
       const int32_t qid = q[ij];
-      if (!valid_in(qid) || owner(qid) != part) continue;
+      if (!valid_in(qid) || owner(qid) != part || !live(ij)) continue;
       const float one = 1.0f;
       const float* delta = &in_delta[ij * d];
       if (clipped) owned.Keep(qid, &in[qid * d]);
