@@ -121,7 +121,8 @@ def run_train(args) -> int:
         corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
         normalize=not args.no_normalize,
         model=args.model, dim=args.dim, window=args.window, sample=args.sample, epochs=args.epochs,
-        pairs=args.pairs, learning_rate=args.lr, optimizer=args.optimizer, row_clip=args.row_clip, reach=args.reach, chunk=args.chunk, game=game,
+        pairs=args.pairs, learning_rate=args.lr, optimizer=args.optimizer, row_clip=args.row_clip, reach=args.reach,
+        chunk=args.chunk, game=game,
         gen_dim=args.gen_dim, gen_learning_rate=args.gen_lr, seed=args.seed, eval_sets=args.eval_sets,
         eval_every=args.eval_every,
         final_sets=DEFAULT_SETS if args.final_sets is None else args.final_sets, analogy=not args.no_analogy)

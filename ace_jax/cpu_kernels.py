@@ -101,5 +101,5 @@ def sgns_update(in_table: jax.Array, out_table: jax.Array, queries: jax.Array, c
         input_output_aliases={0: 0, 1: 1},
     )
     return call(in_table, out_table, queries.astype(jnp.int32), candidates.astype(jnp.int32),
-                weights.astype(jnp.float32), jnp.asarray(learning_rate, jnp.float32), jnp.asarray(row_clip, jnp.float32),
-                threads=threads)
+                weights.astype(jnp.float32), jnp.asarray(learning_rate, jnp.float32),
+                jnp.asarray(row_clip, jnp.float32), threads=threads)

@@ -44,7 +44,7 @@ class WordConfig:
     learning_rate: float | None = None  # None: 0.025 skip-gram, 0.05 CBOW (word2vec.c)
     min_learning_rate: float = 1e-4  # as a fraction of the start, word2vec.c's floor
     optimizer: str = "sgd"  # sgd | adagrad | adam (lazy: per-row state, only touched rows move); the rate decays for all
-    row_clip: float = 0.0  # each row's gradient summed over a step is clipped to this L2 norm (0: off); sparse_optim.clip_rows
+    row_clip: float = 0.0  # L2 norm each row's gradient, summed over a step, is clipped to (0: off); clip_rows
     reach: str = "centre"  # centre: each centre draws its window b ~ U{1..window} (word2vec); step: one b per step
     chunk: int = 512  # tokens per step after subsampling; larger batches sum more gradients into hot rows and lose ρ
     game: train.GameConfig = train.GameConfig()
@@ -257,7 +257,8 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
         tx = getattr(sparse_optim, config.optimizer)(config.start_learning_rate, row_clip=config.row_clip)
     else:
         def dense(learning_rate):
-            return optax.chain(sparse_optim.dense_row_clip(config.row_clip), getattr(optax, config.optimizer)(learning_rate))
+            optimizer = getattr(optax, config.optimizer)(learning_rate)
+            return optax.chain(sparse_optim.dense_row_clip(config.row_clip), optimizer)
 
         tx = optax.inject_hyperparams(dense)(learning_rate=config.start_learning_rate)
     state = train.create_train_state(k_game, params, tx, gen_params, gen_tx, sparse_updates=sparse)

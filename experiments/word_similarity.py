@@ -84,7 +84,8 @@ def run_ours(args, method: str, seed: int, runs: Path, epoch_steps_hint: int) ->
     config = WordConfig(
         corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
         dim=args.dim, window=args.window, epochs=args.epochs, seed=seed, gen_dim=args.gen_dim, chunk=args.chunk,
-        row_clip=args.row_clip, game=GameConfig(negatives=args.negatives, false_negatives=args.false_negatives, **METHODS[method][1]),
+        row_clip=args.row_clip,
+        game=GameConfig(negatives=args.negatives, false_negatives=args.false_negatives, **METHODS[method][1]),
         eval_sets=CURVE_SETS, eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True,
         **(METHODS[method][2] if len(METHODS[method]) > 2 else {}))
     out = runs / f"{method}-seed{seed}"
