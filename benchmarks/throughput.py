@@ -3,6 +3,7 @@
     python benchmarks/throughput.py                       # d = 100 and 300, ns and ace, a 1M-token slice of enwiki-00
     python benchmarks/throughput.py --dims 100 --samplers ns --max-tokens 0   # the whole shard
     python benchmarks/throughput.py --dims 100 --samplers ns-shared --row-clip 0,50   # with and without a clip
+    python benchmarks/throughput.py --dims 300 --samplers ns --chunk 512,16384   # step sizes side by side (GPU)
 
 gensim (sg=1, negative=5, same tokens, dimension, window, subsampling, workers = cores) trains --repeats
 epochs, each followed by a timed window of steps of every ace_jax setting (a different one first each
@@ -29,6 +30,7 @@ import numpy as np
 from ace_jax.data.corpus import CorpusOptions, load_corpus
 from ace_jax.embeddings import WordConfig, build, input_vectors
 from ace_jax.evaluate.similarity import evaluate_all
+from ace_jax.io import atomic_write
 from ace_jax.train import GameConfig
 
 QUALITY_SETS = ("ws353", "rw")
@@ -55,12 +57,12 @@ class Ours:
     """One ace_jax setting, compiled, timed in windows of steps between gensim's runs, then run to the end
     of its epoch for ρ."""
 
-    def __init__(self, args, dim: int, sampler: str, row_clip: float):
+    def __init__(self, args, dim: int, sampler: str, row_clip: float, chunk: int):
         game, word = SAMPLERS[sampler]
         config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
-                            window=5, game=GameConfig(negatives=5, kernel=args.kernel, **game), chunk=args.chunk,
+                            window=5, game=GameConfig(negatives=5, kernel=args.kernel, **game), chunk=chunk,
                             row_clip=row_clip, seed=0, **word)
-        self.sampler, self.dim, self.row_clip = sampler, dim, row_clip
+        self.sampler, self.dim, self.row_clip, self.chunk = sampler, dim, row_clip, chunk
         self.setup = build(config)
         self.state = self.setup.place(self.setup.initial_state)
         start = time.perf_counter()
@@ -94,7 +96,7 @@ class Ours:
         # Each window is paired with the gensim run just before it: the median of the paired ratios
         # follows the machine's load as it drifts.
         ratio = float(np.median([w / g for w, g in zip(words, gensim_words_per_s)]))
-        return dict(tool="ace_jax", sampler=self.sampler, dim=self.dim, row_clip=self.row_clip,
+        return dict(tool="ace_jax", sampler=self.sampler, dim=self.dim, row_clip=self.row_clip, chunk=self.chunk,
                     compile_s=self.compile_s,
                     words_per_s=float(np.median(words)), ratio_to_gensim=ratio, pairs_per_s=float(np.median(pairs)),
                     negatives_per_s=float(np.median(pairs)) * 5, host_peak_mib=peak_host_mib(),
@@ -134,7 +136,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-vocab", type=int, default=0, help="0: every word above min_count 5")
     p.add_argument("--dims", default="100,300")
     p.add_argument("--samplers", default="ns,ace", help=", ".join(SAMPLERS))
-    p.add_argument("--chunk", type=int, default=512)
+    p.add_argument("--chunk", default="512",
+                   help="WordConfig.chunk (kept tokens per step), comma-separated: every setting runs with each")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--window-steps", type=int, default=1000, help="steps per timed window")
     p.add_argument("--kernel", default="auto", choices=["auto", "xla"], help="GameConfig.kernel for every setting")
@@ -150,10 +153,17 @@ def main(argv=None) -> int:
         clips = [float(c) for c in args.row_clip.split(",")]
     except ValueError:
         p.error(f"--row-clip takes numbers separated by commas, not {args.row_clip!r}")
+    try:
+        chunks = [int(c) for c in args.chunk.split(",")]
+    except ValueError:
+        p.error(f"--chunk takes whole numbers separated by commas, not {args.chunk!r}")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        p.error(f"the folder of --json {args.json} does not exist")
     rows = []
     words, sentences = gensim_sentences(args)
     for dim in (int(d) for d in args.dims.split(",")):
-        ours = [Ours(args, dim, sampler, clip) for sampler in args.samplers.split(",") for clip in clips]
+        ours = [Ours(args, dim, sampler, clip, chunk) for sampler in args.samplers.split(",") for clip in clips
+                for chunk in chunks]
         gensim_speeds = []
         for repeat in range(args.repeats):  # gensim's epoch, then a window of each setting, in turn
             speed, model = time_gensim(sentences, dim)
@@ -167,17 +177,17 @@ def main(argv=None) -> int:
         del ours
     print(f"# {datetime.date.today()} {platform.machine()} {os.cpu_count()} cores, jax {jax.__version__} on "
           f"{jax.devices()[0].platform}; command: python benchmarks/throughput.py {' '.join(argv or sys.argv[1:])}")
-    print("| tool | sampler | d | row clip | words/s | ratio to gensim | pairs/s | negatives/s | compile s "
-          "| host peak MiB | ws353 | rw |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| tool | sampler | d | chunk | row clip | words/s | ratio to gensim | pairs/s | negatives/s | compile s "
+          "| host peak MiB | device peak MiB | ws353 | rw |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         fmt = lambda key, spec: format(r[key], spec) if r.get(key) is not None else "–"
-        print(f"| {r['tool']} | {r['sampler']} | {r['dim']} | {fmt('row_clip', 'g')} | {r['words_per_s']:,.0f} | "
-              f"{fmt('ratio_to_gensim', '.3f')} | "
+        print(f"| {r['tool']} | {r['sampler']} | {r['dim']} | {fmt('chunk', 'd')} | {fmt('row_clip', 'g')} | "
+              f"{r['words_per_s']:,.0f} | {fmt('ratio_to_gensim', '.3f')} | "
               f"{fmt('pairs_per_s', ',.0f')} | {fmt('negatives_per_s', ',.0f')} | {fmt('compile_s', '.1f')} | "
-              f"{fmt('host_peak_mib', ',.0f')} | {r['ws353']:.3f} | {r['rw']:.3f} |")
+              f"{fmt('host_peak_mib', ',.0f')} | {fmt('device_peak_mib', ',.0f')} | {r['ws353']:.3f} | {r['rw']:.3f} |")
     if args.json:
-        with open(args.json, "w") as f:
+        with atomic_write(args.json) as f:
             json.dump(rows, f, indent=2)
     return 0
 
