@@ -3,7 +3,7 @@
     python benchmarks/throughput.py                       # d = 100 and 300, ns and ace, a 1M-token slice of enwiki-00
     python benchmarks/throughput.py --dims 100 --samplers ns --max-tokens 0   # the whole shard
     python benchmarks/throughput.py --dims 100 --samplers ns-shared --row-clip 0,50   # with and without a clip
-    python benchmarks/throughput.py --dims 300 --samplers ns --chunk 512,16384   # step sizes side by side (GPU)
+    python benchmarks/throughput.py --dims 300 --samplers ns --chunk 512,65536 --lr 0.025,0.05   # step sizes (GPU)
 
 gensim (sg=1, negative=5, same tokens, dimension, window, subsampling, workers = cores) trains --repeats
 epochs, each followed by a timed window of steps of every ace_jax setting (a different one first each
@@ -17,6 +17,7 @@ test.
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -57,12 +58,12 @@ class Ours:
     """One ace_jax setting, compiled, timed in windows of steps between gensim's runs, then run to the end
     of its epoch for ρ."""
 
-    def __init__(self, args, dim: int, sampler: str, row_clip: float, chunk: int):
+    def __init__(self, args, dim: int, sampler: str, row_clip: float, chunk: int, learning_rate: float):
         game, word = SAMPLERS[sampler]
         config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
                             window=5, game=GameConfig(negatives=5, kernel=args.kernel, **game), chunk=chunk,
-                            row_clip=row_clip, seed=0, **word)
-        self.sampler, self.dim, self.row_clip, self.chunk = sampler, dim, row_clip, chunk
+                            row_clip=row_clip, learning_rate=learning_rate, seed=0, **word)
+        self.sampler, self.dim, self.row_clip, self.chunk, self.lr = sampler, dim, row_clip, chunk, learning_rate
         self.setup = build(config)
         self.state = self.setup.place(self.setup.initial_state)
         start = time.perf_counter()
@@ -97,7 +98,7 @@ class Ours:
         # follows the machine's load as it drifts.
         ratio = float(np.median([w / g for w, g in zip(words, gensim_words_per_s)]))
         return dict(tool="ace_jax", sampler=self.sampler, dim=self.dim, row_clip=self.row_clip, chunk=self.chunk,
-                    compile_s=self.compile_s,
+                    lr=self.lr, compile_s=self.compile_s,
                     words_per_s=float(np.median(words)), ratio_to_gensim=ratio, pairs_per_s=float(np.median(pairs)),
                     negatives_per_s=float(np.median(pairs)) * 5, host_peak_mib=peak_host_mib(),
                     device_peak_mib=device_peak_mib(), rest_of_epoch_words_per_s=rest_words_per_s,
@@ -110,11 +111,11 @@ def gensim_sentences(args) -> tuple[list[str], list[list[str]]]:
     return words, [[words[i] for i in tokens[j:j + 10_000]] for j in range(0, len(tokens), 10_000)]
 
 
-def time_gensim(sentences, dim: int):
+def time_gensim(sentences, dim: int, alpha: float):
     """One epoch of a fresh gensim model: (words/s, model)."""
     from gensim.models import Word2Vec
 
-    model = Word2Vec(vector_size=dim, window=5, min_count=1, sg=1, negative=5, sample=1e-3, seed=0,
+    model = Word2Vec(vector_size=dim, window=5, min_count=1, sg=1, negative=5, sample=1e-3, alpha=alpha, seed=0,
                      workers=os.cpu_count() or 1)
     model.build_vocab(sentences)
     start = time.perf_counter()
@@ -122,10 +123,10 @@ def time_gensim(sentences, dim: int):
     return sum(map(len, sentences)) / (time.perf_counter() - start), model
 
 
-def gensim_row(words, model, dim: int, words_per_s: list[float]) -> dict:
+def gensim_row(words, model, dim: int, words_per_s: list[float], alpha: float) -> dict:
     vectors = np.stack([model.wv[w] for w in words])
     scores = evaluate_all(vectors, words, QUALITY_SETS, analogy=False)
-    return dict(tool="gensim", sampler="ns", dim=dim, words_per_s=float(np.median(words_per_s)),
+    return dict(tool="gensim", sampler="ns", dim=dim, lr=alpha, words_per_s=float(np.median(words_per_s)),
                 **{s: scores[s]["spearman"] for s in QUALITY_SETS})
 
 
@@ -143,6 +144,9 @@ def main(argv=None) -> int:
     p.add_argument("--kernel", default="auto", choices=["auto", "xla"], help="GameConfig.kernel for every setting")
     p.add_argument("--row-clip", default="0",
                    help="WordConfig.row_clip, comma-separated: every setting runs with each (0: off), side by side")
+    p.add_argument("--lr", default="0.025",
+                   help="the starting learning rate, comma-separated: every setting runs with each; gensim's alpha "
+                        "is the first")
     p.add_argument("--json", default=None, help="also write the rows to this file")
     args = p.parse_args(argv)
     args.max_tokens, args.max_vocab = args.max_tokens or None, args.max_vocab or None
@@ -157,33 +161,37 @@ def main(argv=None) -> int:
         chunks = [int(c) for c in args.chunk.split(",")]
     except ValueError:
         p.error(f"--chunk takes whole numbers separated by commas, not {args.chunk!r}")
+    try:
+        rates = [float(r) for r in args.lr.split(",")]
+    except ValueError:
+        p.error(f"--lr takes numbers separated by commas, not {args.lr!r}")
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         p.error(f"the folder of --json {args.json} does not exist")
     rows = []
     words, sentences = gensim_sentences(args)
     for dim in (int(d) for d in args.dims.split(",")):
-        ours = [Ours(args, dim, sampler, clip, chunk) for sampler in args.samplers.split(",") for clip in clips
-                for chunk in chunks]
+        settings = itertools.product(args.samplers.split(","), clips, chunks, rates)
+        ours = [Ours(args, dim, *setting) for setting in settings]
         gensim_speeds = []
         for repeat in range(args.repeats):  # gensim's epoch, then a window of each setting, in turn
-            speed, model = time_gensim(sentences, dim)
+            speed, model = time_gensim(sentences, dim, rates[0])
             gensim_speeds.append(speed)
             for i in range(len(ours)):  # so no setting always follows gensim directly
                 ours[(i + repeat) % len(ours)].time_window()
-        rows.append(gensim_row(words, model, dim, gensim_speeds))
+        rows.append(gensim_row(words, model, dim, gensim_speeds, rates[0]))
         for setting in ours:
             rows.append(setting.finish(gensim_speeds))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         del ours
     print(f"# {datetime.date.today()} {platform.machine()} {os.cpu_count()} cores, jax {jax.__version__} on "
           f"{jax.devices()[0].platform}; command: python benchmarks/throughput.py {' '.join(argv or sys.argv[1:])}")
-    print("| tool | sampler | d | chunk | row clip | words/s | ratio to gensim | pairs/s | negatives/s | compile s "
-          "| host peak MiB | device peak MiB | ws353 | rw |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| tool | sampler | d | chunk | lr | row clip | words/s | ratio to gensim | pairs/s | negatives/s "
+          "| compile s | host peak MiB | device peak MiB | ws353 | rw |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         fmt = lambda key, spec: format(r[key], spec) if r.get(key) is not None else "–"
-        print(f"| {r['tool']} | {r['sampler']} | {r['dim']} | {fmt('chunk', 'd')} | {fmt('row_clip', 'g')} | "
-              f"{r['words_per_s']:,.0f} | {fmt('ratio_to_gensim', '.3f')} | "
+        print(f"| {r['tool']} | {r['sampler']} | {r['dim']} | {fmt('chunk', 'd')} | {fmt('lr', 'g')} | "
+              f"{fmt('row_clip', 'g')} | {r['words_per_s']:,.0f} | {fmt('ratio_to_gensim', '.3f')} | "
               f"{fmt('pairs_per_s', ',.0f')} | {fmt('negatives_per_s', ',.0f')} | {fmt('compile_s', '.1f')} | "
               f"{fmt('host_peak_mib', ',.0f')} | {fmt('device_peak_mib', ',.0f')} | {r['ws353']:.3f} | {r['rw']:.3f} |")
     if args.json:

@@ -3,10 +3,11 @@ seed (the largest logged loss, final WS-353 and RW ρ), then mean ± std over th
 
     python experiments/divergence.py --reach step --row-clip 50 --seeds 0-8
     python experiments/divergence.py --per-pair --seeds 5,6
+    python experiments/divergence.py --reach step --row-clip 50 --chunk 65536 --lr 0.05   # large steps
 
 Skip-gram negative sampling on the whole `enwiki-00` shard, d = 100, window 5, 5 negatives, 512 kept
-tokens per step, as the whole-shard tables of the README. A healthy run logs losses near 3.7 at most; the
-runs that diverged without a row clip reached 11 to 1000.
+tokens per step unless --chunk says otherwise, as the whole-shard tables of the README. A healthy run logs
+losses near 3.7 at most; the runs that diverged without a row clip reached 11 to 1000.
 """
 
 import argparse
@@ -37,12 +38,14 @@ def main(argv=None) -> int:
     p.add_argument("--per-pair", action="store_true", help="per-pair negatives (default: --shared-negatives)")
     p.add_argument("--row-clip", type=float, default=0.0)
     p.add_argument("--chunk", type=int, default=512)
+    p.add_argument("--lr", type=float, default=None, help="the starting learning rate (default: word2vec's 0.025)")
     p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-2"))
     args = p.parse_args(argv)
     rows = []
     for seed in args.seeds:
         config = WordConfig(corpus=args.corpus, max_vocab=None, dim=100, window=5, reach=args.reach,
-                            row_clip=args.row_clip, game=GameConfig(negatives=5, shared_negatives=not args.per_pair),
+                            row_clip=args.row_clip, learning_rate=args.lr,
+                            game=GameConfig(negatives=5, shared_negatives=not args.per_pair),
                             chunk=args.chunk, seed=seed, final_sets=("ws353", "rw"), eval_sets=("ws353", "rw"),
                             analogy=False, checkpoint_every=0)
         with tempfile.TemporaryDirectory() as tmp:

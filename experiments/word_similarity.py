@@ -60,6 +60,8 @@ def parse_args(argv):
     p.add_argument("--chunk", type=int, default=128,
                    help="tokens per step after subsampling; 128 keeps word2vec's step size (gensim parity), the library default is 512")
     p.add_argument("--gen-dim", type=int, default=32)
+    p.add_argument("--lr", type=float, default=None,
+                   help="the starting learning rate of every method, and gensim's alpha (default: 0.025 for both)")
     p.add_argument("--row-clip", type=float, default=0.0,
                    help="clip each row's gradient summed over a step to this norm, for every ace_jax method (0: off)")
     p.add_argument("--false-negatives", default="window", choices=["window", "pair"],
@@ -84,7 +86,7 @@ def run_ours(args, method: str, seed: int, runs: Path, epoch_steps_hint: int) ->
     config = WordConfig(
         corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
         dim=args.dim, window=args.window, epochs=args.epochs, seed=seed, gen_dim=args.gen_dim, chunk=args.chunk,
-        row_clip=args.row_clip,
+        row_clip=args.row_clip, learning_rate=args.lr,
         game=GameConfig(negatives=args.negatives, false_negatives=args.false_negatives, **METHODS[method][1]),
         eval_sets=CURVE_SETS, eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True,
         **(METHODS[method][2] if len(METHODS[method]) > 2 else {}))
@@ -123,8 +125,8 @@ def run_gensim(args, seed: int) -> dict:
     # One worker and a fixed string hash: gensim's own recipe for a run that repeats exactly
     # (with more threads, or Python's salted hash of the initial vectors' seeds, every run differs).
     model = Word2Vec(sentences, vector_size=args.dim, window=args.window, min_count=1, sg=1, hs=0,
-                     negative=args.negatives, sample=1e-3, epochs=max(1, round(args.epochs)), seed=seed,
-                     workers=1, hashfxn=stable_hash)
+                     negative=args.negatives, sample=1e-3, alpha=args.lr or 0.025, epochs=max(1, round(args.epochs)),
+                     seed=seed, workers=1, hashfxn=stable_hash)
     seconds = time.perf_counter() - start
     vectors = np.stack([model.wv[w] for w in words])
     final = evaluate_all(vectors, words, DEFAULT_SETS, analogy=True)
@@ -238,7 +240,7 @@ def main(argv=None) -> int:
         f"Corpus: {corpus.source}, {len(corpus.tokens):,} tokens kept of {corpus.n_raw_tokens:,}, "
         f"vocabulary {len(corpus.vocab):,} (min_count {args.min_count}); d={args.dim}, window {args.window}, "
         f"{args.negatives} negatives, subsampling 1e-3, {args.epochs:g} epoch(s); false negatives: {args.false_negatives}; "
-        f"{args.chunk} tokens per step after subsampling.",
+        f"{args.chunk} tokens per step after subsampling; learning rate {args.lr or 0.025:g}.",
         f"Pairs in vocabulary: {coverage(results, DEFAULT_SETS)}.",
         "",
         "Spearman ρ (mean ± std over seeds), analogy accuracy (3CosAdd, top 30k words), positive pairs seen,",
