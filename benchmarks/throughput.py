@@ -130,21 +130,34 @@ def gensim_row(words, model, dim: int, words_per_s: list[float], alpha: float) -
                 **{s: scores[s]["spearman"] for s in QUALITY_SETS})
 
 
+def numbers(kind):
+    """An argparse type: "a,b,c" -> [kind(a), kind(b), kind(c)], or one clear error."""
+
+    def parse(text: str) -> list:
+        try:
+            return [kind(x) for x in text.split(",")]
+        except ValueError:
+            what = "whole numbers" if kind is int else "numbers"
+            raise argparse.ArgumentTypeError(f"{what} separated by commas, not {text!r}") from None
+
+    return parse
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="enwiki-00")
     p.add_argument("--max-tokens", type=int, default=1_000_000, help="0: the whole corpus")
     p.add_argument("--max-vocab", type=int, default=0, help="0: every word above min_count 5")
-    p.add_argument("--dims", default="100,300")
+    p.add_argument("--dims", default="100,300", type=numbers(int))
     p.add_argument("--samplers", default="ns,ace", help=", ".join(SAMPLERS))
-    p.add_argument("--chunk", default="512",
+    p.add_argument("--chunk", default="512", type=numbers(int),
                    help="WordConfig.chunk (kept tokens per step), comma-separated: every setting runs with each")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--window-steps", type=int, default=1000, help="steps per timed window")
     p.add_argument("--kernel", default="auto", choices=["auto", "xla"], help="GameConfig.kernel for every setting")
-    p.add_argument("--row-clip", default="0",
+    p.add_argument("--row-clip", default="0", type=numbers(float),
                    help="WordConfig.row_clip, comma-separated: every setting runs with each (0: off), side by side")
-    p.add_argument("--lr", default="0.025",
+    p.add_argument("--lr", default="0.025", type=numbers(float),
                    help="the starting learning rate, comma-separated: every setting runs with each; gensim's alpha "
                         "is the first")
     p.add_argument("--json", default=None, help="also write the rows to this file")
@@ -153,32 +166,20 @@ def main(argv=None) -> int:
     unknown = [name for name in args.samplers.split(",") if name not in SAMPLERS]
     if unknown:
         p.error(f"unknown sampler {unknown[0]!r}; choose from {', '.join(SAMPLERS)}")
-    try:
-        clips = [float(c) for c in args.row_clip.split(",")]
-    except ValueError:
-        p.error(f"--row-clip takes numbers separated by commas, not {args.row_clip!r}")
-    try:
-        chunks = [int(c) for c in args.chunk.split(",")]
-    except ValueError:
-        p.error(f"--chunk takes whole numbers separated by commas, not {args.chunk!r}")
-    try:
-        rates = [float(r) for r in args.lr.split(",")]
-    except ValueError:
-        p.error(f"--lr takes numbers separated by commas, not {args.lr!r}")
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         p.error(f"the folder of --json {args.json} does not exist")
     rows = []
     words, sentences = gensim_sentences(args)
-    for dim in (int(d) for d in args.dims.split(",")):
-        settings = itertools.product(args.samplers.split(","), clips, chunks, rates)
+    for dim in args.dims:
+        settings = itertools.product(args.samplers.split(","), args.row_clip, args.chunk, args.lr)
         ours = [Ours(args, dim, *setting) for setting in settings]
         gensim_speeds = []
         for repeat in range(args.repeats):  # gensim's epoch, then a window of each setting, in turn
-            speed, model = time_gensim(sentences, dim, rates[0])
+            speed, model = time_gensim(sentences, dim, args.lr[0])
             gensim_speeds.append(speed)
             for i in range(len(ours)):  # so no setting always follows gensim directly
                 ours[(i + repeat) % len(ours)].time_window()
-        rows.append(gensim_row(words, model, dim, gensim_speeds, rates[0]))
+        rows.append(gensim_row(words, model, dim, gensim_speeds, args.lr[0]))
         for setting in ours:
             rows.append(setting.finish(gensim_speeds))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
