@@ -42,6 +42,8 @@ SAMPLERS = {  # name -> (GameConfig settings, WordConfig settings); the ACE vari
     "ace": (dict(sampler="ace"), {}),
     "ace-pool": (dict(sampler="ace", generator="pool", candidates=1024), {}),
     "ace-kbgan": (dict(sampler="ace", generator="kbgan", candidates=64, entropy_target=2.0), {}),
+    "ace-pool-step": (dict(sampler="ace", generator="pool", candidates=1024), dict(reach="step")),
+    "ace-kbgan-step": (dict(sampler="ace", generator="kbgan", candidates=64, entropy_target=2.0), dict(reach="step")),
 }
 
 
