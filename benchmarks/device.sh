@@ -8,8 +8,9 @@
 # There it installs the carried wheels where gensim is missing, runs the tests of the training step on
 # the accelerator, then benchmarks/throughput.py at d = 300: negative sampling on the whole enwiki-00
 # shard and the ACE generators on its first 1M tokens, each at several step sizes (a GPU needs large
-# steps to be busy), gensim on the machine's cores beside them. Every stage has its own time limit, so one that hangs cannot take the
-# others' time; together at most 520 s, which leaves a session's 15 device minutes room for the machine's
+# steps to be busy), gensim on the machine's cores beside them; last, step time at 10k and 1M rows
+# (benchmarks/vocab_scaling.py, its Zipf corpora made there). Every stage has its own time limit, so one that hangs cannot take the
+# others' time; together at most 600 s, which leaves a session's 15 device minutes room for the machine's
 # start. Logs, tables and JSON go to $OUT (else runs/device). QUICK=1: tiny settings, to check the script
 # itself on any machine in about a minute.
 set -uo pipefail
@@ -43,11 +44,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv 2
 
 if [[ "${QUICK:-0}" == 1 ]]; then
   tests=(tests/test_losses.py) ns=(--max-tokens 200000 --chunk 512,2048 --repeats 2 --window-steps 20)
-  ace=(--max-tokens 100000 --chunk 512 --repeats 1 --window-steps 5) limits=(120 300 300)
+  ace=(--max-tokens 100000 --chunk 512 --repeats 1 --window-steps 5)
+  vocab=(--vocab-sizes 1000,100000 --tokens 200000 --chunk 2048 --steps 5 --repeats 2) limits=(120 300 300 300)
 else
   tests=(tests/test_train.py tests/test_sparse_optim.py tests/test_reinforce.py)
   ns=(--max-tokens 0 --chunk 512,8192,65536 --repeats 3 --window-steps 300)
-  ace=(--max-tokens 1000000 --chunk 512,8192 --repeats 3 --window-steps 100) limits=(100 270 150)
+  ace=(--max-tokens 1000000 --chunk 512,8192 --repeats 3 --window-steps 100)
+  vocab=(--vocab-sizes 10000,1000000 --chunk 8192 --steps 20 --repeats 5) limits=(90 240 120 150)
 fi
 
 status=0
@@ -73,4 +76,7 @@ stage ns-300 "${limits[1]}" "$python" benchmarks/throughput.py --dims 300 --samp
   --lr 0.05 "${ns[@]}" --json "$out/ns-300.json"
 stage ace-300 "${limits[2]}" "$python" benchmarks/throughput.py --dims 300 --samplers ace,ace-pool,ace-kbgan \
   "${ace[@]}" --json "$out/ace-300.json"
+# Issue 3's vocabulary target (1M rows within 1.25x the step time of 10k) where rows come from HBM.
+stage vocab-300 "${limits[3]}" "$python" benchmarks/vocab_scaling.py --samplers ns,ns-shared-step --dim 300 \
+  --chunks "" --gensim-words 0 --workdir /tmp/vocab_scaling "${vocab[@]}"
 exit $status

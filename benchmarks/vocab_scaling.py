@@ -40,8 +40,8 @@ def zipf_corpus(path: str, vocab_size: int, tokens: int, each: int, seed: int = 
     os.replace(path + ".tmp", path)
 
 
-def gensim_words_per_s(paths: list[str], each: int, words: int, repeats: int) -> list[float]:
-    """gensim Word2Vec (sg=1, negative=5, window 5, sample 1e-3, d = 100, workers = cores) on each corpus,
+def gensim_words_per_s(paths: list[str], each: int, words: int, repeats: int, dim: int) -> list[float]:
+    """gensim Word2Vec (sg=1, negative=5, window 5, sample 1e-3, d = dim, workers = cores) on each corpus,
     its vocabulary built from the whole corpus, so its tables have V rows as ours do; trained on the
     corpus's first `words` words, the corpora taking turns: the median words/s of `repeats` epochs each."""
     from gensim.models import Word2Vec
@@ -59,7 +59,7 @@ def gensim_words_per_s(paths: list[str], each: int, words: int, repeats: int) ->
                     if not left:
                         break
             os.replace(heads[-1] + ".tmp", heads[-1])
-        models.append(Word2Vec(vector_size=100, window=5, min_count=each, sg=1, negative=5, sample=1e-3, seed=0,
+        models.append(Word2Vec(vector_size=dim, window=5, min_count=each, sg=1, negative=5, sample=1e-3, seed=0,
                                workers=os.cpu_count() or 1))
         models[-1].build_vocab(corpus_file=path)
     speeds = [[] for _ in paths]
@@ -99,6 +99,8 @@ def main(argv=None) -> int:
     p.add_argument("--ace-vocab-sizes", default="10000,30000", help="the exact generator: O(V) per query")
     p.add_argument("--pool-vocab-sizes", default="10000,100000,1000000", help="ACE with the pool generator")
     p.add_argument("--samplers", default="ns,ns-shared-step,ace,ace-pool")
+    p.add_argument("--chunk", type=int, default=512, help="tokens per step of the vocabulary rows")
+    p.add_argument("--dim", type=int, default=100)
     p.add_argument("--chunks", default="128,512,2048", help="batch-size rows (ns at V = 100k); empty: none")
     p.add_argument("--tokens", type=int, default=20_000_000, help="Zipf draws per corpus")
     p.add_argument("--each", type=int, default=1,
@@ -114,7 +116,8 @@ def main(argv=None) -> int:
     print(f"# {datetime.date.today()} {platform.machine()} {os.cpu_count()} cores, jax {jax.__version__} on "
           f"{jax.devices()[0].platform}; command: python benchmarks/vocab_scaling.py "
           f"{' '.join(argv if argv is not None else sys.argv[1:])}")
-    print(f"# corpora: {args.tokens:,} Zipf draws plus {args.each} of every word; d = 100, window 5, 5 negatives")
+    print(f"# corpora: {args.tokens:,} Zipf draws plus {args.each} of every word; d = {args.dim}, window 5, "
+          "5 negatives")
     print("| tool | sampler | V | chunk (tokens/step) | ms/step | step time, ratio to the smallest V | words/s "
           "| time per word, ratio to the smallest V |")
     print("|---|---|---|---|---|---|---|---|")
@@ -138,23 +141,25 @@ def main(argv=None) -> int:
                 zipf_corpus(path, vocab_size, args.tokens, args.each)
             # Words are "w123": text8 normalisation would spell out the digits and leave 11 words.
             game, word = settings[sampler]
-            configs.append(WordConfig(corpus=path, dim=100, chunk=512, game=GameConfig(**game), normalize=False,
-                                      min_count=args.each, **word))
+            configs.append(WordConfig(corpus=path, dim=args.dim, chunk=args.chunk, game=GameConfig(**game),
+                                      normalize=False, min_count=args.each, **word))
         timings = interleaved_step_seconds(configs, args.steps, args.repeats)
         first_words_per_s = timings[0][1] / timings[0][0]
         for vocab_size, (seconds, words) in zip(sizes, timings):
-            print(f"| ace_jax | {sampler} | {vocab_size:,} | 512 | {seconds * 1e3:.2f} | {seconds / timings[0][0]:.2f} "
-                  f"| {words / seconds:,.0f} | {first_words_per_s * seconds / words:.2f} |", flush=True)
+            print(f"| ace_jax | {sampler} | {vocab_size:,} | {args.chunk} | {seconds * 1e3:.2f} | "
+                  f"{seconds / timings[0][0]:.2f} | {words / seconds:,.0f} | "
+                  f"{first_words_per_s * seconds / words:.2f} |", flush=True)
         if sampler == "ns" and args.gensim_words:
-            speeds = gensim_words_per_s([c.corpus for c in configs], args.each, args.gensim_words, args.repeats)
+            speeds = gensim_words_per_s([c.corpus for c in configs], args.each, args.gensim_words, args.repeats,
+                                        args.dim)
             for vocab_size, speed in zip(sizes, speeds):
                 print(f"| gensim | ns | {vocab_size:,} | – | – | – | {speed:,.0f} | {speeds[0] / speed:.2f} |",
                       flush=True)
-    path = os.path.join(args.workdir, f"zipf-100000-{args.tokens}-{args.each}.txt")
-    if not os.path.exists(path):
-        zipf_corpus(path, 100_000, args.tokens, args.each)
     chunks = [int(c) for c in args.chunks.split(",") if c]
-    configs = [WordConfig(corpus=path, dim=100, chunk=chunk, game=GameConfig(sampler="ns"), normalize=False,
+    path = os.path.join(args.workdir, f"zipf-100000-{args.tokens}-{args.each}.txt")
+    if chunks and not os.path.exists(path):
+        zipf_corpus(path, 100_000, args.tokens, args.each)
+    configs = [WordConfig(corpus=path, dim=args.dim, chunk=chunk, game=GameConfig(sampler="ns"), normalize=False,
                           min_count=args.each) for chunk in chunks]
     for chunk, (seconds, words) in zip(chunks, interleaved_step_seconds(configs, args.steps, args.repeats)):
         print(f"| ace_jax | ns | 100,000 | {chunk} | {seconds * 1e3:.2f} | – | {words / seconds:,.0f} | – |",
