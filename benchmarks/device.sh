@@ -9,10 +9,10 @@
 # the accelerator, then benchmarks/throughput.py at d = 300: negative sampling on the whole enwiki-00
 # shard and the ACE generators on its first 1M tokens, each at several step sizes (a GPU needs large
 # steps to be busy), gensim on the machine's cores beside them; last, step time at 10k and 1M rows
-# (benchmarks/vocab_scaling.py, its Zipf corpora made there). Every stage has its own time limit, so one that hangs cannot take the
-# others' time; together at most 600 s, which leaves a session's 15 device minutes room for the machine's
-# start. Logs, tables and JSON go to $OUT (else runs/device). QUICK=1: tiny settings, to check the script
-# itself on any machine in about a minute.
+# (benchmarks/vocab_scaling.py, its Zipf corpora made there). Every stage has its own time limit, so
+# one that hangs cannot take the others' time; together at most 600 s, which leaves a session's 15
+# device minutes room for the machine's start. Logs, tables and JSON go to $OUT (else runs/device).
+# QUICK=1: tiny settings, to check the script itself on any machine in about a minute and a half.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -35,7 +35,8 @@ out=${OUT:-runs/device}
 mkdir -p "$out"
 export ACE_JAX_DATA_DIR=$PWD/.device/data PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 if ! "$python" -c "import gensim" 2>/dev/null; then
-  "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .device/whl/*.whl || exit 1
+  "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+    .device/whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PYTHONPATH
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv 2>/dev/null | tee "$out/gpu.txt"
