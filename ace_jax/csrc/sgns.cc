@@ -221,21 +221,23 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
   auto valid_in = [&](int32_t id) { return id >= 0 && id < v_in; };
   auto valid_out = [&](int32_t id) { return id >= 0 && id < v_out; };
 
-  // Whether query row ij has a term of nonzero weight: per-pair skip-gram leaves 2/5 of its pair slots
-  // empty at window 5, and reading their rows would be most of a large table's memory traffic.
-  auto live = [&](int64_t ij) {
-    for (int64_t k = 0; k < c; ++k) {
-      if (w[ij * c + k] != 0.0f) return true;
-    }
-    return false;
-  };
+  // Which query rows are scored, found once: a real id with a term of nonzero weight. Per-pair skip-gram
+  // leaves 2/5 of its pair slots empty at window 5, and reading their rows would be most of a large
+  // table's memory traffic. Kept between calls like the scratch below; a local reference for the helpers.
+  thread_local std::vector<uint8_t> scored_rows;
+  std::vector<uint8_t>& scored = scored_rows;
+  scored.assign(n * m, 0);
+  for (int64_t ij = 0; ij < n * m; ++ij) {
+    if (!valid_in(q[ij])) continue;
+    for (int64_t k = 0; k < c && !scored[ij]; ++k) scored[ij] = w[ij * c + k] != 0.0f;
+  }
   // Prefetch about 48 rows ahead: enough to cover a trip to memory for the rows of a 1M-word table.
   const int64_t kAhead = std::max<int64_t>(2, 48 / (m + c));  // windows
   auto prefetch_window = [&](int64_t i) {
     if (i >= n) return;
     bool any = false;
     for (int64_t j = 0; j < m; ++j) {
-      if (!valid_in(q[i * m + j]) || !live(i * m + j)) continue;
+      if (!scored[i * m + j]) continue;
       Prefetch(&in[q[i * m + j] * d], d);
       any = true;
     }
@@ -272,7 +274,7 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
         std::fill_n(delta, d, 0.0f);
         std::fill_n(g, c, 0.0f);
         std::fill_n(s, c, 0.0f);
-        if (!valid_in(q[ij]) || !live(ij)) continue;
+        if (!scored[ij]) continue;
         const float* query = &in[q[ij] * d];
         for (int64_t k0 = 0; k0 < c; k0 += 4) {
           const float* four[4];
@@ -343,9 +345,9 @@ ffi::Error SgnsUpdate(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> in_table, ffi:
     if (clipped) owned.Start(v_in, d);
     for (int64_t ij = 0; ij < n * m; ++ij) {
       const int64_t ahead = ij + kAhead * m;
-      if (ahead < n * m && valid_in(q[ahead]) && live(ahead)) Prefetch(&in[q[ahead] * d], d);
+      if (ahead < n * m && scored[ahead]) Prefetch(&in[q[ahead] * d], d);
       const int32_t qid = q[ij];
-      if (!valid_in(qid) || owner(qid) != part || !live(ij)) continue;
+      if (!scored[ij] || owner(qid) != part) continue;
       const float one = 1.0f;
       const float* delta = &in_delta[ij * d];
       if (clipped) owned.Keep(qid, &in[qid * d]);
