@@ -1,0 +1,208 @@
+"""Golden values: each family × sampler, the metrics of three steps and the parameters after them on tiny data, pinned
+before the game was moved into one module (ace_jax.game) and checked after it to float tolerance.
+
+`python tests/test_golden.py` writes tests/golden.json from the code as it is; the file is committed, and
+rewriting it is a deliberate act: a case whose value changed on purpose says why in CHANGED below.
+"""
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from ace_jax import generator, huffman, noise, s2net_train, sparse_optim, train
+from ace_jax.scorers import s2net, skipgram
+
+GOLDEN = Path(__file__).with_name("golden.json")
+STEPS = 3
+FAST_COMPILE = {"xla_backend_optimization_level": 0}  # LLVM at -O0: these programs run in microseconds anyway
+VOCAB, DIM, NUM_NEG = 6, 3, 2
+COUNTS = np.array([9, 1, 4, 2, 6, 3])
+
+WORD_BATCHES = {  # repeated ids (scatter-adds must accumulate) and padding in each
+    "pairs": ([3, 3], [[1, 2], [1, -1]], [[True, True], [True, False]]),
+    "cbow": ([[1, 2, -1, -1], [0, 4, 4, 5]], [[0], [3]], [[True], [True]]),
+    "windows": ([[2, 3], [4, -1]], [[0], [1]], [[True, True], [True, False]]),
+}
+
+# name -> (GameConfig fields, batch, discriminator optimiser, generator optimiser)
+WORD_CASES = {
+    "ns": (dict(sampler="ns"), "pairs", "row-sgd", None),
+    "ns-xla": (dict(sampler="ns", kernel="xla"), "pairs", "row-sgd", None),
+    "ns-dense": (dict(sampler="ns", sparse_updates=False), "pairs", "optax-sgd", None),
+    "ns-adam": (dict(sampler="ns"), "pairs", "row-adam", None),
+    "ns-hinge": (dict(sampler="ns", loss="hinge"), "pairs", "row-sgd", None),
+    "ns-pair-rule": (dict(sampler="ns", false_negatives="pair"), "pairs", "row-sgd", None),
+    "nce": (dict(sampler="nce"), "pairs", "row-sgd", None),
+    "self-adv": (dict(sampler="self-adv", self_adv_temperature=2.0), "pairs", "row-sgd", None),
+    "adv": (dict(sampler="adv"), "pairs", "row-sgd", "optax-adam"),
+    "ace": (dict(sampler="ace"), "pairs", "row-sgd", "optax-adam"),
+    "ace-xla": (dict(sampler="ace", kernel="xla"), "pairs", "row-sgd", "optax-adam"),
+    "ace-hinge": (dict(sampler="ace", loss="hinge"), "pairs", "row-sgd", "optax-adam"),
+    "ace-no-baseline": (dict(sampler="ace", baseline="none"), "pairs", "row-sgd", "optax-adam"),
+    "ace-self-critical": (dict(sampler="ace", baseline="self-critical"), "pairs", "row-sgd", "optax-adam"),
+    "ace-off-policy": (dict(sampler="ace", off_policy=True), "pairs", "row-sgd", "optax-adam"),
+    "ace-pool": (dict(sampler="ace", generator="pool", candidates=4), "pairs", "row-sgd", "row-adam"),
+    "ace-kbgan": (dict(sampler="ace", generator="kbgan", candidates=4), "pairs", "row-sgd", "row-adam"),
+    "softmax": (dict(sampler="softmax", sparse_updates=False), "pairs", "optax-adam", None),
+    "hs": (dict(sampler="hs"), "pairs", "row-sgd", None),
+    "cbow-ns": (dict(sampler="ns"), "cbow", "row-sgd", None),
+    "cbow-ace": (dict(sampler="ace"), "cbow", "row-sgd", "optax-adam"),
+    "cbow-ace-pool": (dict(sampler="ace", generator="pool", candidates=4), "cbow", "row-sgd", "row-adam"),
+    "shared-ns": (dict(sampler="ns", shared_negatives=True), "windows", "row-sgd", None),
+    "shared-ns-xla": (dict(sampler="ns", shared_negatives=True, kernel="xla"), "windows", "row-sgd", None),
+    "shared-nce": (dict(sampler="nce", shared_negatives=True), "windows", "row-sgd", None),
+    "shared-self-adv": (dict(sampler="self-adv", shared_negatives=True), "windows", "row-sgd", None),
+    "shared-ace": (dict(sampler="ace", shared_negatives=True), "windows", "row-sgd", "optax-adam"),
+    "shared-ace-self-critical": (dict(sampler="ace", shared_negatives=True, baseline="self-critical"), "windows",
+                                 "row-sgd", "optax-adam"),
+    "shared-ace-kbgan": (dict(sampler="ace", shared_negatives=True, generator="kbgan", candidates=4), "windows",
+                         "row-sgd", "row-adam"),
+}
+
+S2NET_CASES = {  # name -> (S2NetConfig fields, with gold preferences)
+    "gold": (dict(sampler="none"), True),
+    "gold-mse": (dict(sampler="none", loss="mse"), True),
+    "uniform": (dict(sampler="uniform"), False),
+    "uniform-gold": (dict(sampler="uniform"), True),
+    "uniform-hinge": (dict(sampler="uniform", loss="hinge"), False),
+    "uniform-mse": (dict(sampler="uniform", loss="mse"), True),
+    "in-batch": (dict(sampler="in-batch"), False),
+    "self-adv": (dict(sampler="self-adv", self_adv_temperature=5.0), False),
+    "ace": (dict(sampler="ace"), False),
+    "ace-gold": (dict(sampler="ace"), True),
+}
+
+CHANGED = {}  # case -> why its golden values were rewritten on purpose
+
+
+def optimiser(name: str | None, lr: float):
+    return {None: None, "row-sgd": sparse_optim.sgd, "row-adam": sparse_optim.adam, "optax-sgd": optax.sgd,
+            "optax-adam": optax.adam}[name](lr) if name else None
+
+
+def tables(seed: int, num_outputs: int | None = None) -> dict:
+    k_in, k_out = jax.random.split(jax.random.key(seed))
+    params = skipgram.init(k_in, VOCAB, DIM, num_outputs)
+    return {**params, "out": 0.5 * jax.random.normal(k_out, params["out"].shape)}
+
+
+def as_lists(tree) -> dict:
+    return jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64).tolist(), tree)
+
+
+def run_word_case(name: str) -> dict:
+    fields, layout, tx_name, gen_tx_name = WORD_CASES[name]
+    config = train.GameConfig(negatives=NUM_NEG, **fields)
+    hs = config.sampler == "hs"
+    params = tables(0, VOCAB - 1 if hs else None)
+    unigram = noise.unigram(COUNTS)
+    gen_params = None
+    if config.uses_generator:
+        gen_params = generator.init(jax.random.key(1), VOCAB, VOCAB, DIM, bias=unigram.log_probs)
+        gen_params["cand"] = 0.3 * jax.random.normal(jax.random.key(2), gen_params["cand"].shape)
+    state = train.create_train_state(jax.random.key(3), params, optimiser(tx_name, 0.2), gen_params,
+                                     optimiser(gen_tx_name, 0.05), sparse_updates=config.sparse_updates)
+    batch = train.Batch(*(jnp.asarray(x) for x in WORD_BATCHES[layout]))
+    extra = {}
+    if hs:
+        points, codes, _ = huffman.build_huffman_tree(COUNTS)
+        extra["huffman"] = train.HuffmanTables(jnp.asarray(points), jnp.asarray(codes))
+    step = jax.jit(functools.partial(train.train_step, config=config), compiler_options=FAST_COMPILE)
+    metrics = []
+    for _ in range(STEPS):
+        state, step_metrics = step(state, batch, unigram, **extra)
+        metrics.append(step_metrics)
+    return as_lists({"params": state.params, "gen_params": state.gen_params, "baseline": state.baseline,
+                     "metrics": metrics})
+
+
+# Rows of A project the one-term texts t0..t4; texts are padded to two terms.
+S2NET_A = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, -1.0], [0.5, 2.0]], np.float32)
+
+
+def texts(*rows) -> tuple[jax.Array, jax.Array]:
+    """Texts of one or two terms (a term, or a tuple of two), weights 1 and 0.5: ids, weights [N, 2]."""
+    ids = np.full((len(rows), 2), -1, np.int32)
+    weights = np.zeros((len(rows), 2), np.float32)
+    for i, row in enumerate(rows):
+        terms = row if isinstance(row, tuple) else (row,)
+        ids[i, :len(terms)] = terms
+        weights[i, :len(terms)] = [1.0, 0.5][:len(terms)]
+    return jnp.asarray(ids), jnp.asarray(weights)
+
+
+# Candidates: the five texts below; queries 0, 3, (1, 4) with positives 2, 0, 4 (rows 2, 0, 4 of the candidates).
+S2NET_CANDIDATES = (0, 1, 2, 3, (4, 1))
+S2NET_QUERIES, S2NET_POSITIVES = (0, 3, (1, 4)), (2, 0, (4, 1))
+S2NET_INDEX = dict(positive_index=[2, 0, 4], query_index=[0, 3, -1])
+
+
+def s2net_inputs(with_gold: bool):
+    candidates = s2net_train.Candidates(*texts(*S2NET_CANDIDATES))
+    batch = s2net_train.PairBatch(*texts(*S2NET_QUERIES), *texts(*S2NET_POSITIVES),
+                                  jnp.asarray(S2NET_INDEX["positive_index"], jnp.int32),
+                                  jnp.asarray(S2NET_INDEX["query_index"], jnp.int32))
+    gold = None
+    if with_gold:
+        def pairs(first, second, target):
+            return s2net_train.GoldPairs(*texts(*first), *texts(*second), jnp.asarray(target, jnp.float32))
+
+        gold = s2net_train.Preferences(pairs((0, 3), (2, (4, 1)), [0.9, 0.7]), pairs((0, 3), (1, 2), [0.2, 0.1]))
+    return batch, candidates, gold
+
+
+def run_s2net_case(name: str) -> dict:
+    fields, with_gold = S2NET_CASES[name]
+    config = s2net_train.S2NetConfig(negatives=3, **fields)
+    params = {"A": jnp.asarray(S2NET_A)}
+    gen_params = gen_tx = None
+    if config.sampler == "ace":
+        gen_params = s2net_train.init_generator(jax.random.key(1), S2NET_A.shape[0], 2, scale=1.0)
+        gen_tx = optax.adam(0.05)
+    state = s2net_train.create_state(jax.random.key(0), params, optax.adam(0.05), gen_params, gen_tx)
+    batch, candidates, gold = s2net_inputs(with_gold)
+    if config.sampler == "none":
+        batch = candidates = None
+    step = jax.jit(functools.partial(s2net_train.train_step, config=config), compiler_options=FAST_COMPILE)
+    metrics = []
+    for _ in range(STEPS):
+        state, step_metrics = step(state, batch, candidates, gold)
+        metrics.append(step_metrics)
+    return as_lists({"params": state.params, "gen_params": state.gen_params, "baseline": state.baseline,
+                     "metrics": metrics})
+
+
+def all_cases() -> dict:
+    return {**{f"word/{n}": functools.partial(run_word_case, n) for n in WORD_CASES},
+            **{f"s2net/{n}": functools.partial(run_s2net_case, n) for n in S2NET_CASES}}
+
+
+@pytest.fixture(scope="module")
+def golden() -> dict:
+    return json.loads(GOLDEN.read_text())
+
+
+@pytest.mark.parametrize("case", sorted(all_cases()))
+def test_golden(case, golden):
+    expected, got = golden[case], all_cases()[case]()
+    for step_got, step_expected in zip(got["metrics"], expected["metrics"], strict=True):
+        assert sorted(step_got) == sorted(step_expected), case
+    for part in ("params", "gen_params", "baseline", "metrics"):
+        flat_expected = jax.tree_util.tree_leaves_with_path(expected[part])
+        flat_got = jax.tree_util.tree_leaves_with_path(got[part])
+        assert [p for p, _ in flat_got] == [p for p, _ in flat_expected], (case, part)
+        for (path, a), (_, b) in zip(flat_got, flat_expected):
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6, err_msg=f"{case} {part} {jax.tree_util.keystr(path)}")
+
+
+if __name__ == "__main__":
+    values = {name: run() for name, run in sorted(all_cases().items())}
+    GOLDEN.write_text(json.dumps(values, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {len(values)} cases to {GOLDEN}", file=sys.stderr)
