@@ -105,7 +105,7 @@ def start_devices(args) -> None:
 def run_train(args) -> int:
     from ace_jax.embeddings import WordConfig, train_word_embeddings
     from ace_jax.evaluate.similarity import DEFAULT_SETS
-    from ace_jax.train import GameConfig
+    from ace_jax.families.word import GameConfig
 
     try:
         game = GameConfig(sampler=args.sampler, negatives=args.negatives, lam=args.lam, loss=args.loss,

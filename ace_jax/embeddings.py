@@ -17,12 +17,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
 
-from ace_jax import generator, huffman, io, noise as noise_lib, parallel, sparse_optim, train, windows
+from ace_jax import game, generator, huffman, io, noise as noise_lib, parallel, sparse_optim, windows
 from ace_jax.data.corpus import CorpusOptions, EncodedCorpus, load_corpus
 from ace_jax.data.registry import resolve
 from ace_jax.errors import AceJaxError
 from ace_jax.evaluate import similarity
+from ace_jax.families import word
 from ace_jax.scorers import skipgram
 
 
@@ -47,7 +49,7 @@ class WordConfig:
     row_clip: float = 0.0  # L2 norm each row's gradient, summed over a step, is clipped to (0: off); clip_rows
     reach: str = "centre"  # centre: each centre draws its window b ~ U{1..window} (word2vec); step: one b per step
     chunk: int = 512  # tokens per step after subsampling; larger batches sum more gradients into hot rows and lose ρ
-    game: train.GameConfig = train.GameConfig()
+    game: word.GameConfig = word.GameConfig()
     gen_dim: int = 32
     gen_learning_rate: float = 1e-3
     gen_bias: str = "noise"  # the generator starts as p_nce ("noise") or uniform ("zero")
@@ -100,7 +102,7 @@ class WordConfig:
     @classmethod
     def from_json(cls, data: dict) -> "WordConfig":
         data = dict(data)
-        data["game"] = train.GameConfig(**data["game"])
+        data["game"] = word.GameConfig(**data["game"])
         for name in ("eval_sets", "final_sets"):
             data[name] = tuple(data[name])
         return cls(**data)
@@ -159,14 +161,14 @@ class Setup:
     corpus: EncodedCorpus
     epochs: EpochStreams
     noise: noise_lib.NoiseDistribution
-    huffman: train.HuffmanTables | None
+    huffman: word.HuffmanTables | None
     total_steps: int
     step_fn: Callable
-    initial_state: train.TrainState  # on the host, without padding: what checkpoints hold
+    initial_state: game.GameState  # on the host, without padding: what checkpoints hold
     mesh: jax.sharding.Mesh
     row_shards: int
 
-    def run_step(self, state: train.TrainState, step: int) -> tuple[train.TrainState, dict]:
+    def run_step(self, state: game.GameState, step: int) -> tuple[game.GameState, dict]:
         """Plays step `step` (the host's count of steps taken so far) on the epoch it falls in."""
         return self.step_fn(state, self.epochs.stream(step), self.noise, self.huffman)
 
@@ -175,12 +177,12 @@ class Setup:
         """Corpus tokens (before subsampling) per step in the first epoch, for words/s."""
         return len(self.corpus.tokens) / self.epochs.first_steps[1]
 
-    def place(self, state: train.TrainState) -> train.TrainState:
+    def place(self, state: game.GameState) -> game.GameState:
         """A host state (initial or loaded) -> global arrays on the mesh, tables padded to split evenly."""
         state = parallel.pad_tables(state, self.row_shards)
         return parallel.place(state, parallel.state_shardings(state, self.mesh))
 
-    def fetch(self, state: train.TrainState) -> train.TrainState:
+    def fetch(self, state: game.GameState) -> game.GameState:
         return parallel.unpad_tables(parallel.fetch(state), self.initial_state)
 
 
@@ -189,10 +191,11 @@ def set_learning_rate(opt_state, learning_rate):
     return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate})
 
 
-def word_train_step(state, stream, noise, huffman, *, config: WordConfig, total_steps: int, mesh: jax.sharding.Mesh):
+def word_train_step(state, stream, noise, huffman, *, config: WordConfig, total_steps: int, mesh: jax.sharding.Mesh,
+                    game_step):
     """Makes this step's examples on the device, decays the rate as word2vec does, plays one game step.
     Every device makes the (cheap) examples of the whole chunk; the game splits the centres over devices."""
-    play = functools.partial(play_step, config=config, total_steps=total_steps, mesh=mesh)
+    play = functools.partial(play_step, config=config, total_steps=total_steps, mesh=mesh, game_step=game_step)
     if config.reach == "centre":
         return play(state, stream, noise, huffman, window=config.window)
     # One reach b ~ U{1..W} for all the step's centres, so each branch has exactly 2b context slots: no
@@ -204,9 +207,11 @@ def word_train_step(state, stream, noise, huffman, *, config: WordConfig, total_
 
 
 def play_step(state, stream, noise, huffman, *, window: int, fixed_reach: bool = False, config: WordConfig,
-              total_steps: int, mesh: jax.sharding.Mesh):
+              total_steps: int, mesh: jax.sharding.Mesh, game_step):
     batch = windows.make_batch(stream, state.step, chunk=config.chunk, window=window, layout=config.layout,
                                fixed_reach=fixed_reach)
+    if mesh.size > 1:  # the step's centres split over the "data" devices
+        batch = jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, P("data")))
     progress = state.step / total_steps
     if config.pairs is not None:
         # An exact pair budget: pairs past it are masked out, and the rate decays with pairs seen.
@@ -215,8 +220,7 @@ def play_step(state, stream, noise, huffman, *, window: int, fixed_reach: bool =
         progress = state.pairs / config.pairs
     rate = config.start_learning_rate * jnp.maximum(1.0 - progress, config.min_learning_rate)
     state = state.replace(opt_state=set_learning_rate(state.opt_state, rate))
-    state, metrics = train.train_step(state, batch, noise, config=config.game, huffman=huffman,
-                                      mesh=mesh)
+    state, metrics = game_step(state, batch, noise, huffman)
     metrics["learning_rate"] = rate
     return state, metrics
 
@@ -242,7 +246,7 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
     num_outputs = vocab_size
     if config.game.sampler == "hs":
         points, codes, _ = huffman.build_huffman_tree(counts)
-        tables = train.HuffmanTables(jnp.asarray(points), jnp.asarray(codes))
+        tables = word.HuffmanTables(jnp.asarray(points), jnp.asarray(codes))
         num_outputs = vocab_size - 1
     params = skipgram.init(k_params, vocab_size, config.dim, num_outputs)
     gen_params = gen_tx = None
@@ -261,7 +265,8 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
             return optax.chain(sparse_optim.dense_row_clip(config.row_clip), optimizer)
 
         tx = optax.inject_hyperparams(dense)(learning_rate=config.start_learning_rate)
-    state = train.create_train_state(k_game, params, tx, gen_params, gen_tx, sparse_updates=sparse)
+    state = game.create_state(k_game, params, tx, gen_params, gen_tx, sparse_updates=sparse)
+    game_step = word.make_step(config.game, state, model=config.model, mesh=mesh if mesh.size > 1 else None)
     # The corpus, noise and Huffman tables are read by every device: replicated.
     device_corpus, noise, tables = parallel.place((device_corpus, noise, tables), parallel.replicated(mesh))
     epochs = EpochStreams(device_corpus, config.chunk, mesh)
@@ -270,12 +275,13 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
         total_steps = sys.maxsize  # the pair budget decides; the loop stops once it is spent
     state = jax.device_get(state)
     shardings = parallel.state_shardings(parallel.pad_tables(state, row_shards), mesh)
-    step_fn = jax.jit(functools.partial(word_train_step, config=config, total_steps=min(total_steps, 2**31 - 1), mesh=mesh),
+    step_fn = jax.jit(functools.partial(word_train_step, config=config, total_steps=min(total_steps, 2**31 - 1), mesh=mesh,
+                                        game_step=game_step),
                       donate_argnums=0, out_shardings=(shardings, parallel.replicated(mesh)))
     return Setup(corpus, epochs, noise, tables, total_steps, step_fn, state, mesh, row_shards)
 
 
-def input_vectors(setup: Setup, state: train.TrainState) -> np.ndarray:
+def input_vectors(setup: Setup, state: game.GameState) -> np.ndarray:
     vectors = parallel.fetch(state.params["in"])
     return np.asarray(vectors[: len(setup.corpus.vocab)], np.float32)
 

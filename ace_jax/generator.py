@@ -1,4 +1,11 @@
-"""The learned conditional sampler g_θ(y|x): a softmax over all candidates with its own small tables."""
+"""The learned conditional sampler g_θ(y|x): a softmax over all candidates with its own small tables.
+
+The game's generator parts (Exact, Pool, Kbgan) give a step's Proposal: logits over what the generator
+chooses among, and their VJP for its update.
+"""
+
+import dataclasses
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -89,3 +96,77 @@ def entropy(logits: jax.Array) -> jax.Array:
     """Exact H(g(·|x)) in nats: [B, V] -> [B]."""
     log_probs = jax.nn.log_softmax(logits, axis=-1)
     return -(jnp.exp(log_probs) * log_probs).sum(-1)
+
+
+class Proposal(NamedTuple):
+    """A generator's offer for one step.
+
+    logits: [B, n], one row per query.
+    vjp: logit gradients [B, n] -> (gradients,) of the generator's parameters, or of `rows` where given.
+    draws: [n] (shared) or [B, n] (per query): the ids column j of the logits stands for; None when the
+      columns are the ids themselves (an exact softmax over all of them).
+    rows: {table: ids} whose gathered rows the gradients are of, for a row-sparse optimiser; None: whole tables.
+    """
+
+    logits: jax.Array
+    vjp: Callable
+    draws: jax.Array | None = None
+    rows: dict | None = None
+
+    def ids(self, picks: jax.Array) -> jax.Array:
+        """Columns [B, m] picked from the logits -> the ids they stand for."""
+        if self.draws is None:
+            return picks
+        if self.draws.ndim == 1:
+            return self.draws[picks]
+        return jnp.take_along_axis(self.draws, picks, axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Exact:
+    """softmax over every id from the generator's own tables ([B, V] per step); its family says what it
+    conditions on (family.generator_queries). matmul_dtype: "bfloat16" runs the product on bf16 inputs."""
+
+    matmul_dtype: str = "float32"
+
+    def propose(self, params, batch, noise_data, key, *, family, game, sparse: bool) -> Proposal:
+        if sparse:
+            raise ValueError("the exact generator reads every row: give it an optax transform")
+        queries = family.generator_queries(batch)
+        scores, vjp = jax.vjp(lambda p: logits(p, queries, jnp.dtype(self.matmul_dtype)), params)
+        return Proposal(scores, vjp)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    """softmax over `candidates` noise draws shared by the batch, minus log q (`candidate_logits`): B·n·d
+    a step instead of B·V·d, and a row-sparse optimiser updates only the rows read."""
+
+    candidates: int = 1024
+
+    def draw_shape(self, num_queries: int) -> tuple[int, ...]:
+        return (self.candidates,)
+
+    def propose(self, params, batch, noise_data, key, *, family, game, sparse: bool) -> Proposal:
+        queries = family.generator_queries(batch)
+        draws = game.noise.sample(noise_data, key, batch, self.draw_shape(queries.shape[0]))
+        log_q = game.noise.log_prob(noise_data, draws)
+
+        def rows_of(p):
+            return candidate_rows(p, queries, draws)
+
+        def logits_of(x):
+            return candidate_logits(x if sparse else rows_of(x), queries >= 0, log_q)
+
+        scores, vjp = jax.vjp(logits_of, rows_of(params) if sparse else params)
+        return Proposal(scores, vjp, draws, {"query": queries, "cand": draws, "bias": draws} if sparse else None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Kbgan(Pool):
+    """As Pool, over `candidates` noise draws of each query's own (KBGAN-style)."""
+
+    candidates: int = 64
+
+    def draw_shape(self, num_queries: int) -> tuple[int, ...]:
+        return (num_queries, self.candidates)

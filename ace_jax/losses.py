@@ -1,4 +1,11 @@
-"""Per-example contrastive losses l_ω; every function returns one value per example and the caller reduces."""
+"""Per-example contrastive losses l_ω; every function returns one value per example and the caller reduces.
+
+The game's loss parts (Logistic, Hinge, PairwiseLogistic, Squared) split a loss into its positive term and
+one term per negative: terms(pos [...], neg [..., K]) -> ([...], [..., K]). A negative's term is the
+discriminator's loss on it, which is the generator's reward.
+"""
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -107,3 +114,56 @@ def s2net_squared_loss(sim: jax.Array, target: jax.Array) -> jax.Array:
     References: Yih, Toutanova, Platt & Meek 2011 (S2Net), §3.2, the mean-squared-error objective.
     """
     return 0.5 * jnp.square(target - sim)
+
+
+@dataclasses.dataclass(frozen=True)
+class Logistic:
+    """word2vec's negative-sampling loss, (−log σ(s+), −log σ(−s-)): `logistic_terms`."""
+
+    def __call__(self, pos: jax.Array, neg: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return logistic_terms(pos, neg)
+
+
+@dataclasses.dataclass(frozen=True)
+class Hinge:
+    """max(0, m − s+ + s-) per negative, no positive term: `hinge_terms`."""
+
+    margin: float = 1.0
+
+    def __call__(self, pos: jax.Array, neg: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return hinge_terms(pos, neg, self.margin)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairwiseLogistic:
+    """S2Net's log(1 + exp(−γ(s+ − s-))) per negative, no positive term: `s2net_pairwise_loss`."""
+
+    gamma: float = 10.0
+
+    def __call__(self, pos: jax.Array, neg: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return jnp.zeros_like(pos), s2net_pairwise_loss(pos[..., None], neg, self.gamma)
+
+
+@dataclasses.dataclass(frozen=True)
+class Squared:
+    """S2Net's mean-squared error: ½(1 − s+)² for the positive, ½(s-)² for each negative (targets 1 and 0)."""
+
+    def __call__(self, pos: jax.Array, neg: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return s2net_squared_loss(pos, 1.0), s2net_squared_loss(neg, 0.0)
+
+
+def self_adversarial_weights(neg: jax.Array, keep: jax.Array, temperature: float) -> jax.Array:
+    """n · softmax(α s-) over the n kept negatives, held fixed (Sun et al. 2019, eq. 4); α → 0 gives 1 each."""
+    logits = jnp.where(keep, temperature * jax.lax.stop_gradient(neg), -jnp.inf)
+    weights = jax.nn.softmax(logits, axis=-1, where=keep)
+    return jnp.where(keep, keep.sum(-1, keepdims=True) * weights, 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfAdversarial:
+    """A weighting part: each kept negative's term weighted by `self_adversarial_weights` at `temperature`."""
+
+    temperature: float = 1.0
+
+    def __call__(self, neg: jax.Array, keep: jax.Array) -> jax.Array:
+        return self_adversarial_weights(neg, keep, self.temperature)

@@ -1,5 +1,7 @@
 """Fixed noise samplers p_nce built from counts: O(1) alias-method sampling inside jit, with log-probabilities."""
 
+import dataclasses
+
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -103,3 +105,14 @@ def sample(noise: NoiseDistribution, key: jax.Array, shape: tuple[int, ...]) -> 
 
 def log_prob(noise: NoiseDistribution, ids: jax.Array) -> jax.Array:
     return noise.log_probs[ids]
+
+
+@dataclasses.dataclass(frozen=True)
+class Fixed:
+    """The game's noise part for a fixed distribution over ids: the step's noise data is its NoiseDistribution."""
+
+    def sample(self, data: NoiseDistribution, key: jax.Array, batch, shape: tuple[int, ...]) -> jax.Array:
+        return sample(data, key, shape)
+
+    def log_prob(self, data: NoiseDistribution, ids: jax.Array) -> jax.Array:
+        return log_prob(data, ids)

@@ -1,5 +1,7 @@
 """The generator's objective: REINFORCE surrogate, baselines and the entropy regulariser."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
@@ -29,3 +31,42 @@ def update_moving_average(baseline: jax.Array, rewards: jax.Array, mask: jax.Arr
     count = mask.sum()
     mean = jnp.where(mask, rewards, 0.0).sum() / jnp.maximum(count, 1)
     return jnp.where(count > 0, decay * baseline + (1.0 - decay) * mean, baseline)
+
+
+# Baselines: init/value/update, as optax's init/update pairs. The state is a float32 scalar for each, so
+# checkpoints of every baseline have one shape. value(state, greedy) is what the rewards [B, S, K] are
+# compared with (broadcastable to them); greedy() gives the rewards [B, S, 1] of the generator's greedy
+# choice under the discriminator before its move, and is traced only by the baseline that calls it.
+
+
+@dataclasses.dataclass(frozen=True)
+class NoBaseline:
+    def init(self) -> jax.Array:
+        return jnp.zeros((), jnp.float32)
+
+    def value(self, state: jax.Array, greedy) -> jax.Array:
+        return jnp.zeros(())
+
+    def update(self, state: jax.Array, rewards: jax.Array, mask: jax.Array) -> jax.Array:
+        return state
+
+
+@dataclasses.dataclass(frozen=True)
+class MovingAverage(NoBaseline):
+    """The mean on-policy reward, averaged over steps with `decay` (`update_moving_average`)."""
+
+    decay: float = 0.99
+
+    def value(self, state: jax.Array, greedy) -> jax.Array:
+        return state
+
+    def update(self, state: jax.Array, rewards: jax.Array, mask: jax.Array) -> jax.Array:
+        return update_moving_average(state, rewards, mask, self.decay)
+
+
+@dataclasses.dataclass(frozen=True)
+class SelfCritical(NoBaseline):
+    """The reward of the generator's own greedy choice for the same query (Rennie et al. 2017)."""
+
+    def value(self, state: jax.Array, greedy) -> jax.Array:
+        return greedy()

@@ -17,10 +17,11 @@ import optax
 import scipy.sparse
 import scipy.stats
 
-from ace_jax import io, s2net_train, text_features
+from ace_jax import game, io, text_features
 from ace_jax.data import pairs as pairs_lib
 from ace_jax.errors import AceJaxError
-from ace_jax.s2net_train import Candidates, GoldPairs, PairBatch, Preferences, S2NetConfig
+from ace_jax.families import s2net as s2net_family
+from ace_jax.families.s2net import Batch, Candidates, GoldPairs, PairBatch, Preferences, S2NetConfig
 from ace_jax.scorers import s2net
 
 # The gold scale of each named dataset: targets for mse are (score − low) / (high − low).
@@ -32,7 +33,7 @@ INITS = ("lsi", "random")
 
 @dataclasses.dataclass(frozen=True)
 class S2NetRunConfig:
-    """An S2Net run: data, features, model size, budget and the game (s2net_train.S2NetConfig).
+    """An S2Net run: data, features, model size, budget and the game (S2NetConfig).
 
     data: stsb or sick (train on the train split, evaluate on dev/trial and test) or a TSV file of
       text1<TAB>text2<TAB>score (train on all of it; evaluate on `test_data` if given, else on it).
@@ -231,7 +232,7 @@ class Setup:
     target: np.ndarray  # [N] float32: gold scores rescaled to [0, 1]
     model: TextModel  # the vocabulary and IDF (projection None)
     texts: Candidates  # the training texts' term vectors, on the device
-    initial_state: s2net_train.S2NetState
+    initial_state: game.GameState
     evals: dict[str, pairs_lib.SentencePairs]
 
 
@@ -270,9 +271,10 @@ def build(config: S2NetRunConfig) -> Setup:
         raise AceJaxError(str(error)) from None
     gen_params = gen_tx = None
     if config.game.sampler == "ace":
-        gen_params = s2net_train.init_generator(k_gen, len(vocab), config.gen_dim)
+        gen_params = s2net_family.init_generator(k_gen, len(vocab), config.gen_dim)
         gen_tx = optax.adam(config.gen_learning_rate)
-    state = s2net_train.create_state(k_state, params, optax.adam(config.learning_rate), gen_params, gen_tx)
+    state = game.create_state(k_state, params, optax.adam(config.learning_rate), gen_params, gen_tx,
+                              sparse_updates=False)
     return Setup(config, train, task, pair_text, target, TextModel(vocab, idf, config.weighting),
                  Candidates(jnp.asarray(ids), jnp.asarray(weights)), state, evals)
 
@@ -297,21 +299,22 @@ def step_plan(setup: Setup, start: int, num_steps: int) -> dict:
 
 
 def run_steps(state, texts: Candidates, plan: dict, *, config: S2NetConfig, gold_preferences: bool = True):
-    """Scan train_step over the plan's steps, gathering each step's texts on the device; metrics averaged."""
+    """Scan the game's steps over the plan's steps, gathering each step's texts on the device; metrics averaged."""
+    step_fn = s2net_family.make_step(config)
+
     def gold_pairs(rows, target):
         return GoldPairs(texts.ids[rows[:, 0]], texts.weights[rows[:, 0]], texts.ids[rows[:, 1]],
                          texts.weights[rows[:, 1]], target)
 
     def body(state, step):
         q, p = step["query"], step["partner"]
-        batch = None  # sampler none mines nothing: gather no queries
+        batch = Batch(None, None)  # sampler none mines nothing: gather no queries
         if config.sampler != "none":
-            batch = PairBatch(texts.ids[q], texts.weights[q], texts.ids[p], texts.weights[p], p, q)
-        gold = None
+            batch = Batch(PairBatch(texts.ids[q], texts.weights[q], texts.ids[p], texts.weights[p], p, q), texts)
         if gold_preferences:
-            gold = Preferences(gold_pairs(step["better"], step["better_target"]),
-                               gold_pairs(step["worse"], step["worse_target"]))
-        return s2net_train.train_step(state, batch, texts, gold, config=config)
+            batch = batch.replace(gold=Preferences(gold_pairs(step["better"], step["better_target"]),
+                                                   gold_pairs(step["worse"], step["worse_target"])))
+        return step_fn(state, batch)
 
     state, metrics = jax.lax.scan(body, state, plan)
     return state, jax.tree.map(jnp.mean, metrics)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ace_jax import noise as noise_lib
-from ace_jax.train import Batch
+from ace_jax.families.word import Batch
 
 
 class DeviceCorpus(flax.struct.PyTreeNode):

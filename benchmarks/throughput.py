@@ -32,7 +32,7 @@ from ace_jax.data.corpus import CorpusOptions, load_corpus
 from ace_jax.embeddings import WordConfig, build, input_vectors
 from ace_jax.evaluate.similarity import evaluate_all
 from ace_jax.io import atomic_write
-from ace_jax.train import GameConfig
+from ace_jax.families.word import GameConfig
 
 QUALITY_SETS = ("ws353", "rw")
 SAMPLERS = {  # name -> (GameConfig settings, WordConfig settings); the ACE variants differ in how g(y|x) is computed

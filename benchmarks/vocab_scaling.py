@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from ace_jax.embeddings import WordConfig, build
-from ace_jax.train import GameConfig
+from ace_jax.families.word import GameConfig
 
 
 def zipf_corpus(path: str, vocab_size: int, tokens: int, each: int, seed: int = 0) -> None:

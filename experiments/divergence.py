@@ -20,7 +20,7 @@ import numpy as np
 
 from ace_jax.embeddings import WordConfig, train_word_embeddings
 from ace_jax.errors import AceJaxError
-from ace_jax.train import GameConfig
+from ace_jax.families.word import GameConfig
 
 
 def parse_seeds(text: str) -> list[int]:

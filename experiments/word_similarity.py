@@ -25,7 +25,7 @@ from ace_jax.data.corpus import CorpusOptions, load_corpus
 from ace_jax.embeddings import WordConfig, train_word_embeddings
 from ace_jax.errors import AceJaxError
 from ace_jax.evaluate.similarity import DEFAULT_SETS, evaluate_all
-from ace_jax.train import GameConfig
+from ace_jax.families.word import GameConfig
 
 METHODS = {  # name -> (label, GameConfig settings[, WordConfig settings])
     "ns": ("skip-gram, negative sampling (λ=1)", dict(sampler="ns")),

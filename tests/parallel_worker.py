@@ -15,7 +15,7 @@ parallel.request_cpu_devices(4)
 import numpy as np  # noqa: E402
 
 from ace_jax.embeddings import WordConfig, build  # noqa: E402
-from ace_jax.train import GameConfig  # noqa: E402
+from ace_jax.families.word import GameConfig  # noqa: E402
 
 STEPS = 12
 

@@ -12,7 +12,7 @@ import pytest
 from ace_jax.cli import main
 from ace_jax.embeddings import WordConfig, train_word_embeddings
 from ace_jax.io import load_word2vec
-from ace_jax.train import GameConfig
+from ace_jax.families.word import GameConfig
 
 GROUPS = {  # words of a group share every context, so they should end up close together
     "animal": ["cat", "dog", "horse", "cow"],

@@ -9,8 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ace_jax import cpu_kernels, noise, sparse_optim, train
-from test_train import (FAST_COMPILE, NUM_NEG, SGNS_CASES, UNIGRAM, WINDOW_BATCH, batch_of, make_state, one_hot_noise,
+from ace_jax import cpu_kernels, noise, sparse_optim
+from ace_jax.families import word
+from test_word import (FAST_COMPILE, NUM_NEG, SGNS_CASES, UNIGRAM, WINDOW_BATCH, batch_of, make_state, one_hot_noise,
                         random_params, snapshot, word2vec_update)
 
 pytestmark = pytest.mark.skipif(not cpu_kernels.available(), reason="no C++ compiler here to build the CPU kernel")
@@ -20,11 +21,11 @@ CLIPPED_SGD = sparse_optim.sgd(LR, row_clip=0.3)
 
 
 @functools.cache
-def jitted_step(config: train.GameConfig, layout: str):
-    """As test_train's, but apart from its cache: these states hold row SGD, not optax's, so they trace anew
-    (test_train counts its traces)."""
+def jitted_step(config: word.GameConfig, layout: str):
+    """As test_word's, but apart from its cache: these states hold row SGD, not optax's, so they trace anew
+    (test_word counts its traces)."""
     del layout  # part of the cache key: one batch shape per layout
-    return jax.jit(functools.partial(train.train_step, config=config), donate_argnums=0, compiler_options=FAST_COMPILE)
+    return jax.jit(functools.partial(word.train_step, config=config), donate_argnums=0, compiler_options=FAST_COMPILE)
 
 
 def random_problem(seed, v=9, d=11, n=6, m=3, c=4):
@@ -126,7 +127,7 @@ def step_pair(config, layout, batch, noise_dist, steps=2, tx=ROW_SGD):
     """The same steps with the fused kernel and with the XLA path, from the same state."""
     out = []
     for kernel in ("auto", "xla"):
-        cfg = train.GameConfig(**{**config.__dict__, "kernel": kernel})
+        cfg = word.GameConfig(**{**config.__dict__, "kernel": kernel})
         state = make_state(cfg, random_params(), tx=tx)
         for _ in range(steps):
             state, metrics = jitted_step(cfg, layout)(state, batch, noise_dist)
@@ -135,10 +136,10 @@ def step_pair(config, layout, batch, noise_dist, steps=2, tx=ROW_SGD):
 
 
 CONFIGS = {
-    "ns-pairs": (train.GameConfig(sampler="ns", negatives=NUM_NEG), "skipgram", batch_of(*SGNS_CASES["padded"][:3])),
-    "ns-windows": (train.GameConfig(sampler="ns", negatives=NUM_NEG, shared_negatives=True), "windows", WINDOW_BATCH),
-    "ace-pairs": (train.GameConfig(sampler="ace", negatives=NUM_NEG), "skipgram", batch_of(*SGNS_CASES["two_by_two"][:3])),
-    "ace-windows": (train.GameConfig(sampler="ace", negatives=NUM_NEG, shared_negatives=True), "windows",
+    "ns-pairs": (word.GameConfig(sampler="ns", negatives=NUM_NEG), "skipgram", batch_of(*SGNS_CASES["padded"][:3])),
+    "ns-windows": (word.GameConfig(sampler="ns", negatives=NUM_NEG, shared_negatives=True), "windows", WINDOW_BATCH),
+    "ace-pairs": (word.GameConfig(sampler="ace", negatives=NUM_NEG), "skipgram", batch_of(*SGNS_CASES["two_by_two"][:3])),
+    "ace-windows": (word.GameConfig(sampler="ace", negatives=NUM_NEG, shared_negatives=True), "windows",
                     WINDOW_BATCH),
 }
 
@@ -163,7 +164,7 @@ def test_train_step_with_a_row_clip_equals_the_xla_path(name):
 
 @pytest.mark.parametrize("negative", [5, 0], ids=["negative_5", "negative_is_a_centre"])
 def test_kernel_step_is_word2vec(negative):
-    config = train.GameConfig(sampler="ns", negatives=NUM_NEG, shared_negatives=True)
+    config = word.GameConfig(sampler="ns", negatives=NUM_NEG, shared_negatives=True)
     params = random_params()
     state, metrics = jitted_step(config, "windows")(make_state(config, params, tx=ROW_SGD), WINDOW_BATCH,
                                                     one_hot_noise(negative))
@@ -175,17 +176,17 @@ def test_kernel_step_is_word2vec(negative):
 
 
 def compiled_text(config, state, batch):
-    step = jax.jit(lambda s, b, n: train.train_step(s, b, n, config=config))
+    step = jax.jit(lambda s, b, n: word.train_step(s, b, n, config=config))
     return step.lower(state, batch, UNIGRAM).compile().as_text()
 
 
 @pytest.mark.parametrize("config, tx, fused", [
-    (train.GameConfig(sampler="ns", shared_negatives=True), ROW_SGD, True),
-    (train.GameConfig(sampler="ns", shared_negatives=True, kernel="xla"), ROW_SGD, False),
-    (train.GameConfig(sampler="self-adv", shared_negatives=True), ROW_SGD, False),  # weights depend on the scores
-    (train.GameConfig(sampler="ns", shared_negatives=True), sparse_optim.adagrad(LR), False),
+    (word.GameConfig(sampler="ns", shared_negatives=True), ROW_SGD, True),
+    (word.GameConfig(sampler="ns", shared_negatives=True, kernel="xla"), ROW_SGD, False),
+    (word.GameConfig(sampler="self-adv", shared_negatives=True), ROW_SGD, False),  # weights depend on the scores
+    (word.GameConfig(sampler="ns", shared_negatives=True), sparse_optim.adagrad(LR), False),
     # Reads the old tables after the update: the kernel's in-place write would cost whole-table copies.
-    (train.GameConfig(sampler="ace", shared_negatives=True, baseline="self-critical"), ROW_SGD, False),
+    (word.GameConfig(sampler="ace", shared_negatives=True, baseline="self-critical"), ROW_SGD, False),
 ], ids=["ns", "kernel-xla", "self-adv", "adagrad", "self-critical"])
 def test_the_kernel_runs_exactly_where_it_applies(config, tx, fused):
     state = make_state(config, random_params(), tx=tx)
@@ -194,7 +195,7 @@ def test_the_kernel_runs_exactly_where_it_applies(config, tx, fused):
 
 def test_game_config_rejects_an_unknown_kernel():
     with pytest.raises(ValueError, match="kernel must be one of auto, xla"):
-        train.GameConfig(kernel="fast")
+        word.GameConfig(kernel="fast")
 
 
 def test_without_a_compiler_the_kernel_is_off_with_a_warning(tmp_path, monkeypatch):

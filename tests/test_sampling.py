@@ -9,7 +9,7 @@ import pytest
 import scipy.stats
 
 from ace_jax import embeddings, generator, huffman, losses, noise, parallel, windows
-from ace_jax.train import Batch, GameConfig
+from ace_jax.families.word import Batch, GameConfig
 
 DISTRIBUTIONS = {
     "uniform": np.ones(4) / 4,

@@ -9,7 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from ace_jax import noise, sparse_optim, train
+from ace_jax import game, noise, sparse_optim
+from ace_jax.families import word
 from ace_jax.scorers import skipgram
 
 ROWS, DIM, LR = 7, 3, 0.1
@@ -154,7 +155,7 @@ def test_sparse_row_clip_equals_dense_optax_with_the_clip(name):
     assert not np.allclose(sparse, run_sparse(getattr(sparse_optim, name)(LR), table, steps), atol=1e-4)
 
 
-# --- through train.py ---
+# --- through the game ---
 
 VOCAB, NUM_NEG = 6, 2
 UNIGRAM = noise.unigram(np.array([9, 1, 4, 2, 6, 3]))
@@ -167,26 +168,26 @@ TXS = {
     "dense_adagrad": optax.inject_hyperparams(optax.adagrad)(learning_rate=LR),
 }
 BATCHES = {  # repeated ids and −1 padding in the candidates (skip-gram) and in the queries (CBOW)
-    "skipgram": train.Batch(jnp.array([3, 3]), jnp.array([[1, 2], [1, -1]]), jnp.array([[True, True], [True, False]])),
-    "cbow": train.Batch(jnp.array([[1, 2, -1, -1], [0, 4, 4, 5]]), jnp.array([[0], [3]]), jnp.array([[True], [True]])),
+    "skipgram": word.Batch(jnp.array([3, 3]), jnp.array([[1, 2], [1, -1]]), jnp.array([[True, True], [True, False]])),
+    "cbow": word.Batch(jnp.array([[1, 2, -1, -1], [0, 4, 4, 5]]), jnp.array([[0], [3]]), jnp.array([[True], [True]])),
 }
 
 
 @functools.cache
-def jitted_step(config: train.GameConfig, tx_name: str, layout: str):
+def jitted_step(config: word.GameConfig, tx_name: str, layout: str):
     def step(state, batch, noise_dist):
         TRACES[config, tx_name, layout] += 1
-        return train.train_step(state, batch, noise_dist, config=config)
+        return word.train_step(state, batch, noise_dist, config=config)
 
     return jax.jit(step, donate_argnums=0, compiler_options=FAST_COMPILE)
 
 
-def play(tx_name: str, layout: str, rates) -> train.TrainState:
+def play(tx_name: str, layout: str, rates) -> game.GameState:
     """Steps of the ns game with the learning rate set before each, as word2vec's linear decay does."""
-    config = train.GameConfig(sampler="ns", negatives=NUM_NEG, sparse_updates=tx_name.startswith("sparse"))
+    config = word.GameConfig(sampler="ns", negatives=NUM_NEG, sparse_updates=tx_name.startswith("sparse"))
     k_in, k_out = jax.random.split(jax.random.key(0))
     params = {"in": skipgram.init(k_in, VOCAB, DIM)["in"], "out": 0.5 * jax.random.normal(k_out, (VOCAB, DIM))}
-    state = train.create_train_state(jax.random.key(1), params, TXS[tx_name], sparse_updates=config.sparse_updates)
+    state = game.create_state(jax.random.key(1), params, TXS[tx_name], sparse_updates=config.sparse_updates)
     for rate in rates:
         hyperparams = {**state.opt_state.hyperparams, "learning_rate": jnp.asarray(rate, jnp.float32)}
         state = state.replace(opt_state=state.opt_state._replace(hyperparams=hyperparams))
@@ -209,14 +210,14 @@ def test_sparse_adagrad_train_step_equals_dense_optax(layout):
 @pytest.mark.parametrize("tx_name", ["sparse_adagrad", "sparse_adam"])
 def test_the_sparse_step_compiles_once(tx_name):
     state = play(tx_name, "skipgram", [LR, 0.5 * LR, 0.25 * LR])
-    config = train.GameConfig(sampler="ns", negatives=NUM_NEG)
+    config = word.GameConfig(sampler="ns", negatives=NUM_NEG)
     assert TRACES[config, tx_name, "skipgram"] == 1 and jitted_step(config, tx_name, "skipgram")._cache_size() == 1
     assert state.step == 3 and state.opt_state.count == 3
 
 
 def test_create_train_state_takes_row_optimisers_with_sparse_updates_only():
     params = {"in": jnp.zeros((VOCAB, DIM)), "out": jnp.zeros((VOCAB, DIM))}
-    state = train.create_train_state(jax.random.key(0), params, sparse_optim.adam(LR))
+    state = game.create_state(jax.random.key(0), params, sparse_optim.adam(LR))
     assert state.opt_state.rows["in"][0].shape == (VOCAB, DIM)
     with pytest.raises(ValueError, match="sparse_updates=True"):
-        train.create_train_state(jax.random.key(0), params, sparse_optim.adam(LR), sparse_updates=False)
+        game.create_state(jax.random.key(0), params, sparse_optim.adam(LR), sparse_updates=False)

@@ -1,4 +1,5 @@
-"""Tests of ace_jax.s2net_train: losses by hand per sampler, the false-negative rule, jit, determinism, and a toy run."""
+"""Tests of the S2Net family (ace_jax.families.s2net) in the game: losses by hand per sampler, the false-negative
+rule, jit, determinism, and a toy run."""
 
 import functools
 import math
@@ -9,8 +10,9 @@ import numpy as np
 import optax
 import pytest
 
-from ace_jax import s2net_train, text_features
-from ace_jax.s2net_train import Candidates, PairBatch, S2NetConfig
+from ace_jax import game, text_features
+from ace_jax.families import s2net as s2net_family
+from ace_jax.families.s2net import Batch, Candidates, PairBatch, S2NetConfig
 from ace_jax.scorers import s2net
 
 LR = 0.1
@@ -40,16 +42,22 @@ def make_batch(queries, positives, positive_index=None, query_index=None) -> Pai
                      minus if query_index is None else jnp.asarray(query_index, jnp.int32))
 
 
-def make_state(config: S2NetConfig, seed: int = 0, params=None) -> s2net_train.S2NetState:
+def make_state(config: S2NetConfig, seed: int = 0, params=None) -> game.GameState:
     params = {"A": jnp.asarray(A)} if params is None else params
     num_terms = params["A"].shape[0]
-    gen = s2net_train.init_generator(jax.random.key(seed + 1), num_terms, 2, scale=1.0) if config.sampler == "ace" else None
-    return s2net_train.create_state(jax.random.key(seed), params, TX, gen, GEN_TX if gen is not None else None)
+    gen = s2net_family.init_generator(jax.random.key(seed + 1), num_terms, 2, scale=1.0) if config.sampler == "ace" else None
+    return game.create_state(jax.random.key(seed), params, TX, gen, GEN_TX if gen is not None else None)
+
+
+def jitted_step(config: S2NetConfig):
+    """step(state, pairs, candidates, gold=None), jitted once per config."""
+    step = _jitted_step(config)
+    return lambda state, pairs, candidates, gold=None: step(state, Batch(pairs, candidates, gold))
 
 
 @functools.cache
-def jitted_step(config: S2NetConfig):
-    return jax.jit(functools.partial(s2net_train.train_step, config=config))
+def _jitted_step(config: S2NetConfig):
+    return jax.jit(s2net_family.make_step(config))
 
 
 def hand_loss(a, pairs_and_negs, gamma=10.0):
@@ -76,13 +84,13 @@ def test_uniform_with_one_candidate_matches_hand_loss_and_sgd_update():
     assert int(state.step) == 1
 
 
-def gold_preferences(better, worse, better_target=0.8, worse_target=0.2) -> s2net_train.Preferences:
+def gold_preferences(better, worse, better_target=0.8, worse_target=0.2) -> s2net_family.Preferences:
     """One-term text pairs (i, j) as gold preferences: better[b] should score above worse[b]."""
     def gold(pairs, target):
         first, second = zip(*pairs)
-        return s2net_train.GoldPairs(*texts(*first), *texts(*second), jnp.full((len(pairs),), target, jnp.float32))
+        return s2net_family.GoldPairs(*texts(*first), *texts(*second), jnp.full((len(pairs),), target, jnp.float32))
 
-    return s2net_train.Preferences(gold(better, better_target), gold(worse, worse_target))
+    return s2net_family.Preferences(gold(better, better_target), gold(worse, worse_target))
 
 
 @pytest.mark.parametrize("loss", ["logistic", "hinge", "mse"])
@@ -99,7 +107,7 @@ def test_gold_preferences_alone_by_hand_and_batch_ignored(loss):
     assert "mined_loss" not in metrics
     np.testing.assert_array_equal(state.params["A"], other.params["A"])
     with pytest.raises(ValueError, match="gold"):
-        s2net_train.train_step(make_state(config), make_batch([0], [2]), Candidates(*texts(1)), config=config)
+        s2net_family.make_step(config)(make_state(config), Batch(make_batch([0], [2]), Candidates(*texts(1))))
 
 
 def test_gold_and_mined_losses_add():
@@ -141,25 +149,27 @@ def test_generator_never_proposes_the_query_or_its_positive():
     config = S2NetConfig(sampler="ace", negatives=8, lam=0.0)
     batch = make_batch([0], [1], positive_index=[1], query_index=[0])
     state = make_state(config)
-    logits = s2net_train.generator_logits(state.gen_params, batch, Candidates(*texts(0, 1, 2)))
+    logits = s2net_family.generator_logits(state.gen_params, batch, Candidates(*texts(0, 1, 2)))
     assert np.asarray(jax.nn.softmax(logits))[0].tolist() == [0.0, 0.0, 1.0]
     _, metrics = jitted_step(config)(state, batch, Candidates(*texts(0, 1, 2)))
     assert float(metrics["false_negative_rate"]) == 0.0
 
 
 def test_in_batch_uses_exactly_the_other_positives():
-    # B = 3 one-term pairs; K = 5 > B − 1 uses both others. The candidate set is never read.
-    batch = make_batch([0, 3, 2], [2, 0, 1])
-    cands = Candidates(*texts(3))
+    # B = 3 one-term pairs; K = 5 > B − 1 uses both others. The negatives are the other queries' positives,
+    # read from the candidate set, where every positive is (positive_index).
+    batch = make_batch([0, 3, 2], [2, 0, 1], positive_index=[0, 1, 2])
+    cands = Candidates(*texts(2, 0, 1))
     expected = hand_loss(jnp.asarray(A), [(0, 2, [0, 1]), (3, 0, [2, 1]), (2, 1, [2, 0])])
     for k in (2, 5):
         _, metrics = jitted_step(S2NetConfig(sampler="in-batch", negatives=k))(
             make_state(S2NetConfig()), batch, cands)
         assert float(metrics["loss"]) == pytest.approx(float(expected), rel=1e-5)
-    # Queries 0 and 1 share a positive (candidate 7): each drops the other's positive.
-    shared = make_batch([0, 3, 2], [2, 0, 1], positive_index=[7, 7, -1])
-    _, metrics = jitted_step(S2NetConfig(sampler="in-batch", negatives=2))(make_state(S2NetConfig()), shared, cands)
-    expected = hand_loss(jnp.asarray(A), [(0, 2, [1]), (3, 0, [1]), (2, 1, [2, 0])])
+    # Queries 0 and 1 share a positive (candidate 0, text t2): each drops the other's positive as a false negative.
+    shared = make_batch([0, 3, 2], [2, 2, 1], positive_index=[0, 0, 1])
+    _, metrics = jitted_step(S2NetConfig(sampler="in-batch", negatives=2))(make_state(S2NetConfig()), shared,
+                                                                            Candidates(*texts(2, 1)))
+    expected = hand_loss(jnp.asarray(A), [(0, 2, [1]), (3, 2, [1]), (2, 1, [2, 2])])
     assert float(metrics["loss"]) == pytest.approx(float(expected), rel=1e-5)
     assert float(metrics["false_negative_rate"]) == pytest.approx(2 / 6)
 
@@ -194,7 +204,9 @@ def test_self_adv_at_small_temperature_equals_uniform():
     assert np.abs(np.asarray(hot.params["A"]) - np.asarray(uniform.params["A"])).max() > 1e-3
 
 
-def test_ace_with_lambda_one_moves_discriminator_like_uniform_and_trains_generator():
+def test_ace_with_lambda_one_moves_discriminator_like_uniform_and_only_the_entropy_term_moves_the_generator():
+    # λ = 1: no generator draw is used, so REINFORCE has nothing to learn from and the baseline stays 0; the
+    # entropy regulariser (6 candidates: H ≤ log 6 < the target 2 nats) still moves the generator.
     uniform, _ = run(S2NetConfig(sampler="uniform", negatives=4))
     config = S2NetConfig(sampler="ace", negatives=4, lam=1.0)
     ace, metrics = run(config)
@@ -202,7 +214,8 @@ def test_ace_with_lambda_one_moves_discriminator_like_uniform_and_trains_generat
     start = make_state(config, params=random_problem()[2])
     assert np.abs(np.asarray(ace.gen_params["A"]) - np.asarray(start.gen_params["A"])).max() > 1e-4
     assert float(metrics["generated_fraction"]) == 0.0
-    assert float(ace.baseline) != 0.0 and math.isfinite(float(metrics["gen_loss"]))
+    assert float(ace.baseline) == 0.0 and float(metrics["reward"]) == 0.0
+    assert float(metrics["gen_loss"]) == pytest.approx(0.1 * (2.0 - float(metrics["gen_entropy"])), rel=1e-5)
 
 
 def test_step_compiles_once_and_same_seed_gives_same_params():
@@ -210,7 +223,7 @@ def test_step_compiles_once_and_same_seed_gives_same_params():
     first, _ = run(config, steps=4)
     again, _ = run(config, steps=4)
     other, _ = run(config, steps=4, seed=5)
-    assert jitted_step(config)._cache_size() == 1
+    assert _jitted_step(config)._cache_size() == 1
     for name in ("params", "gen_params"):
         np.testing.assert_array_equal(getattr(first, name)["A"], getattr(again, name)["A"])
     assert not np.array_equal(first.params["A"], other.params["A"])
@@ -257,9 +270,9 @@ def test_planted_paraphrases_are_learned(sampler):
     ids, weights, q, p, num_terms = paraphrase_task()
     config = S2NetConfig(sampler=sampler, negatives=4, lam=0.5, entropy_target=2.0)
     params = s2net.init(jax.random.key(0), num_terms, 8)
-    gen = s2net_train.init_generator(jax.random.key(1), num_terms, 8) if sampler == "ace" else None
-    state = s2net_train.create_state(jax.random.key(2), params, optax.adam(0.05), gen,
-                                     optax.adam(0.05) if gen is not None else None)
+    gen = s2net_family.init_generator(jax.random.key(1), num_terms, 8) if sampler == "ace" else None
+    state = game.create_state(jax.random.key(2), params, optax.adam(0.05), gen,
+                              optax.adam(0.05) if gen is not None else None, sparse_updates=False)
     before = similarity_gap(state.params, ids, weights, q, p)
     cands = Candidates(ids, weights)
     step = jitted_step(config)

@@ -1,4 +1,4 @@
-"""Tests of ace_jax.train: word2vec's update by hand, sparse = dense, the generator's move, jit and determinism.
+"""Tests of the word family (ace_jax.families.word) in the game: word2vec's update by hand, sparse = dense, the generator's move, jit and determinism.
 
 XLA takes one to three seconds to compile a step on CPU, so the tests share compiled steps as a
 training run does: one jitted, donating step per (GameConfig, batch layout), one optimiser object per
@@ -19,7 +19,8 @@ import optax
 from jax.test_util import check_grads
 import pytest
 
-from ace_jax import generator, huffman, noise, sparse_optim, train, windows
+from ace_jax import game, generator, huffman, losses, noise, sparse_optim, windows
+from ace_jax.families import word
 from ace_jax.scorers import skipgram
 
 VOCAB, DIM, NUM_NEG, LR = 6, 3, 2, 0.2
@@ -28,23 +29,23 @@ GEN_TX = optax.sgd(0.1)
 HUFFMAN_COUNTS = np.array([9, 1, 4, 2, 6, 3])
 UNIGRAM = noise.unigram(HUFFMAN_COUNTS)
 
-NS = train.GameConfig(sampler="ns", negatives=NUM_NEG)
-ACE = train.GameConfig(sampler="ace", negatives=NUM_NEG)
+NS = word.GameConfig(sampler="ns", negatives=NUM_NEG)
+ACE = word.GameConfig(sampler="ace", negatives=NUM_NEG)
 
 FAST_COMPILE = {"xla_backend_optimization_level": 0}
 TRACES = collections.Counter()  # (config, layout) -> times the step was traced
 
 
-def jitted_step(config: train.GameConfig, layout: str = "skipgram"):
+def jitted_step(config: word.GameConfig, layout: str = "skipgram"):
     """The step as training runs it: jitted once with the config bound, state donated."""
     return _jitted_step(config, layout)  # one cache key however the caller spells the arguments
 
 
 @functools.cache
-def _jitted_step(config: train.GameConfig, layout: str):
+def _jitted_step(config: word.GameConfig, layout: str):
     def step(state, batch, noise_dist, huffman=None):
         TRACES[config, layout] += 1
-        return train.train_step(state, batch, noise_dist, config=config, huffman=huffman)
+        return word.train_step(state, batch, noise_dist, config=config, huffman=huffman)
 
     return jax.jit(step, donate_argnums=0, compiler_options=FAST_COMPILE)
 
@@ -61,13 +62,13 @@ def random_params(seed: int = 0, num_outputs: int | None = None) -> dict:
     return {**params, "out": 0.5 * jax.random.normal(k_out, params["out"].shape)}
 
 
-def make_state(config: train.GameConfig, params: dict, tx=TX, seed: int = 0, gen_bias=None) -> train.TrainState:
+def make_state(config: word.GameConfig, params: dict, tx=TX, seed: int = 0, gen_bias=None) -> game.GameState:
     """A fresh state holding copies of `params` (the step donates it)."""
     gen_params = None
     if config.uses_generator:
         gen_params = generator.init(jax.random.key(seed + 100), VOCAB, VOCAB, DIM, bias=gen_bias)
     # One GEN_TX for every state, with or without a generator, so all states share a tree structure.
-    return train.create_train_state(jax.random.key(seed), jax.tree_util.tree_map(jnp.array, params), tx,
+    return game.create_state(jax.random.key(seed), jax.tree_util.tree_map(jnp.array, params), tx,
                                     gen_params, GEN_TX, sparse_updates=config.sparse_updates)
 
 
@@ -77,8 +78,8 @@ def one_hot_noise(word: int) -> noise.NoiseDistribution:
     return noise.from_probs(probs)
 
 
-def batch_of(queries, positives, mask) -> train.Batch:
-    return train.Batch(jnp.array(queries, jnp.int32), jnp.array(positives, jnp.int32), jnp.array(mask))
+def batch_of(queries, positives, mask) -> word.Batch:
+    return word.Batch(jnp.array(queries, jnp.int32), jnp.array(positives, jnp.int32), jnp.array(mask))
 
 
 def leaves_equal(a, b) -> list[bool]:
@@ -133,7 +134,7 @@ SGNS_CASES = {
 @pytest.mark.parametrize("case", sorted(SGNS_CASES))
 def test_ns_step_is_word2vec(case, sparse):
     queries, positives, mask, negative = SGNS_CASES[case]
-    config = train.GameConfig(sampler="ns", negatives=NUM_NEG, sparse_updates=sparse)
+    config = word.GameConfig(sampler="ns", negatives=NUM_NEG, sparse_updates=sparse)
     params = random_params()
     new_state, metrics = jitted_step(config)(make_state(config, params), batch_of(queries, positives, mask),
                                              one_hot_noise(negative))
@@ -151,7 +152,7 @@ def test_ns_step_is_word2vec(case, sparse):
 def test_false_negative_rules(rule, false_negative_rate):
     # "pair" (word2vec) drops word 2 as a negative of pair (0, 2) only; "window" of both pairs of query 0.
     queries, positives, mask, negative = SGNS_CASES["false_negatives"]
-    config = train.GameConfig(sampler="ns", negatives=NUM_NEG, false_negatives=rule)
+    config = word.GameConfig(sampler="ns", negatives=NUM_NEG, false_negatives=rule)
     params = random_params()
     new_state, metrics = jitted_step(config)(make_state(config, params), batch_of(queries, positives, mask),
                                              one_hot_noise(negative))
@@ -166,19 +167,19 @@ def test_self_adversarial_weights_by_hand():
     neg = jnp.array([[0.0, math.log(2.0), math.log(5.0)], [1.0, 1.0, 1.0]])
     keep = jnp.array([[True, True, True], [False, False, False]])
     # K · softmax(1 · s-) = 3 · [1, 2, 5] / 8; a row with nothing kept gets no weight (and no NaN).
-    np.testing.assert_allclose(train.self_adversarial_weights(neg, keep, 1.0), [[3 / 8, 6 / 8, 15 / 8], [0, 0, 0]],
+    np.testing.assert_allclose(losses.self_adversarial_weights(neg, keep, 1.0), [[3 / 8, 6 / 8, 15 / 8], [0, 0, 0]],
                                rtol=1e-6)
-    np.testing.assert_allclose(train.self_adversarial_weights(neg, keep[:1].repeat(2, 0), 0.0), np.ones((2, 3)))
+    np.testing.assert_allclose(losses.self_adversarial_weights(neg, keep[:1].repeat(2, 0), 0.0), np.ones((2, 3)))
 
 
 def test_self_adversarial_weights_at_zero_temperature_are_sgns_with_false_negatives():
-    weights = train.self_adversarial_weights(jnp.array([[0.3, -1.0, 2.0]]), jnp.array([[True, True, False]]), 0.0)
+    weights = losses.self_adversarial_weights(jnp.array([[0.3, -1.0, 2.0]]), jnp.array([[True, True, False]]), 0.0)
     np.testing.assert_allclose(weights, [[1.0, 1.0, 0.0]])
 
 
-def huffman_tables() -> train.HuffmanTables:
+def huffman_tables() -> word.HuffmanTables:
     points, codes, _ = huffman.build_huffman_tree(HUFFMAN_COUNTS)
-    return train.HuffmanTables(jnp.asarray(points), jnp.asarray(codes))
+    return word.HuffmanTables(jnp.asarray(points), jnp.asarray(codes))
 
 
 # Repeated query and candidate ids, so the sparse path's scatter-adds must accumulate; one padded pair.
@@ -202,7 +203,7 @@ def test_sparse_updates_equal_dense(case):
     tables = {"huffman": huffman_tables()} if hs else {}  # huffman=None would be another input tree
     states = []
     for sparse in (True, False):
-        config = train.GameConfig(negatives=NUM_NEG, sparse_updates=sparse, **kwargs)
+        config = word.GameConfig(negatives=NUM_NEG, sparse_updates=sparse, **kwargs)
         state = make_state(config, params)
         for _ in range(2):
             state, _ = jitted_step(config, layout)(state, batch, UNIGRAM, **tables)
@@ -217,7 +218,7 @@ def test_sparse_updates_equal_dense(case):
 
 
 def test_hs_loss_at_zero_output_table_is_path_length_log_2():
-    config = train.GameConfig(sampler="hs", negatives=NUM_NEG)
+    config = word.GameConfig(sampler="hs", negatives=NUM_NEG)
     _, _, lengths = huffman.build_huffman_tree(HUFFMAN_COUNTS)
     state = make_state(config, skipgram.init(jax.random.key(0), VOCAB, DIM, num_outputs=VOCAB - 1))
     _, metrics = jitted_step(config)(state, SKIPGRAM_BATCH, UNIGRAM, huffman=huffman_tables())
@@ -225,11 +226,11 @@ def test_hs_loss_at_zero_output_table_is_path_length_log_2():
     np.testing.assert_allclose(metrics["loss"], np.mean(lengths[[1, 2, 1]]) * math.log(2), rtol=1e-6)
     with pytest.raises(ValueError, match="Huffman"):
         state = make_state(config, random_params(num_outputs=VOCAB - 1))
-        train.train_step(state, SKIPGRAM_BATCH, UNIGRAM, config=config)
+        word.train_step(state, SKIPGRAM_BATCH, UNIGRAM, config=config)
 
 
 def test_softmax_lowers_the_loss():
-    config = train.GameConfig(sampler="softmax", sparse_updates=False)
+    config = word.GameConfig(sampler="softmax", sparse_updates=False)
     state = make_state(config, skipgram.init(jax.random.key(0), VOCAB, DIM), optax.adam(0.1))
     losses = []
     for _ in range(10):
@@ -244,14 +245,14 @@ def test_create_train_state_rejects_per_parameter_optimisers_with_sparse_updates
     params = random_params()
     for tx in (optax.adam(0.1), optax.sgd(0.1, momentum=0.9), optax.adagrad(0.1)):
         with pytest.raises(ValueError, match="sparse"):
-            train.create_train_state(jax.random.key(0), params, tx)
-        train.create_train_state(jax.random.key(0), params, tx, sparse_updates=False)
-    train.create_train_state(jax.random.key(0), params, optax.sgd(optax.linear_schedule(0.1, 0.0, 10)))
+            game.create_state(jax.random.key(0), params, tx)
+        game.create_state(jax.random.key(0), params, tx, sparse_updates=False)
+    game.create_state(jax.random.key(0), params, optax.sgd(optax.linear_schedule(0.1, 0.0, 10)))
 
 
 def test_states_built_alike_share_a_tree_structure():
     params = random_params()
-    first, second = (train.create_train_state(jax.random.key(0), params, TX) for _ in range(2))
+    first, second = (game.create_state(jax.random.key(0), params, TX) for _ in range(2))
     assert jax.tree_util.tree_structure(first) == jax.tree_util.tree_structure(second)
 
 
@@ -261,10 +262,10 @@ def test_game_config_validation():
                 dict(generator="topk"), dict(candidates=1), dict(generator="pool", off_policy=True),
                 dict(gen_matmul_dtype="float16")):
         with pytest.raises(ValueError):
-            train.GameConfig(**bad)
-    assert train.GameConfig(sampler="adv").noise_fraction == 0.0
-    assert train.GameConfig(sampler="ace", lam=0.3).noise_fraction == 0.3
-    assert train.GameConfig(sampler="nce").noise_fraction == 1.0
+            word.GameConfig(**bad)
+    assert word.GameConfig(sampler="adv").noise_fraction == 0.0
+    assert word.GameConfig(sampler="ace", lam=0.3).noise_fraction == 0.3
+    assert word.GameConfig(sampler="nce").noise_fraction == 1.0
 
 
 def test_a_step_without_pairs_moves_nothing():
@@ -302,7 +303,7 @@ def test_ace_step_moves_both_players():
 
 
 def test_generator_producing_the_positive_is_all_false_negatives():
-    config = train.GameConfig(sampler="adv", negatives=NUM_NEG)
+    config = word.GameConfig(sampler="adv", negatives=NUM_NEG)
     params = random_params()
     # Both queries observe word 2, and the generator puts e^50 times more mass on it than on anything else.
     queries, positives, mask = [0, 1], [[2, -1], [2, -1]], [[True, False], [True, False]]
@@ -325,7 +326,7 @@ BASELINE_CASES = [("none", True, False), ("moving-average", False, False), ("sel
 
 @pytest.mark.parametrize("baseline,off_policy,cbow", BASELINE_CASES)
 def test_baselines_and_off_policy_run(baseline, off_policy, cbow):
-    config = train.GameConfig(sampler="ace", negatives=NUM_NEG, baseline=baseline, off_policy=off_policy)
+    config = word.GameConfig(sampler="ace", negatives=NUM_NEG, baseline=baseline, off_policy=off_policy)
     batch, layout = (CBOW_BATCH, "cbow") if cbow else (SKIPGRAM_BATCH, "skipgram")
     state = make_state(config, random_params())
     for _ in range(2):
@@ -353,14 +354,14 @@ def test_bf16_generator_logits_are_close_and_the_step_runs():
     full, half = generator.logits(params, queries), generator.logits(params, queries, jnp.bfloat16)
     assert half.dtype == jnp.float32 and not np.array_equal(full, half)  # it did round
     np.testing.assert_allclose(half, full, atol=2e-2)
-    config = train.GameConfig(sampler="ace", negatives=NUM_NEG, gen_matmul_dtype="bfloat16")
+    config = word.GameConfig(sampler="ace", negatives=NUM_NEG, gen_matmul_dtype="bfloat16")
     state, metrics = jitted_step(config)(make_state(config, random_params()), SKIPGRAM_BATCH, UNIGRAM)
     assert all(np.isfinite(v) for v in metrics.values())
 
 
 # --- shared negatives: windows in word2vec's orientation ---
 
-SHARED_NS = train.GameConfig(sampler="ns", negatives=NUM_NEG, shared_negatives=True)
+SHARED_NS = word.GameConfig(sampler="ns", negatives=NUM_NEG, shared_negatives=True)
 # Two windows: contexts [2, 3] of centre 0, context [4] of centre 1 (−1 pads the bag).
 WINDOW_BATCH = batch_of([[2, 3], [4, -1]], [[0], [1]], [[True, True], [True, False]])
 # The same three pairs as skip-gram pairs (query = context, positive = centre).
@@ -386,7 +387,7 @@ def test_shared_negatives_match_per_pair_negatives_under_one_hot_noise(sampler):
     """The other samplers too (ace with λ = 1, so every negative is noise): windows = the same pairs one by one."""
     results = []
     for shared, batch, layout in ((False, WINDOW_PAIRS, "pairs"), (True, WINDOW_BATCH, "windows")):
-        config = train.GameConfig(sampler=sampler, negatives=NUM_NEG, lam=1.0, shared_negatives=shared,
+        config = word.GameConfig(sampler=sampler, negatives=NUM_NEG, lam=1.0, shared_negatives=shared,
                                   false_negatives="pair")
         state, metrics = jitted_step(config, layout)(make_state(config, random_params()), batch, one_hot_noise(0))
         results.append(snapshot((state.params, metrics["loss"], metrics["false_negative_rate"])))
@@ -397,7 +398,7 @@ def test_shared_negatives_match_per_pair_negatives_under_one_hot_noise(sampler):
 def test_shared_negatives_are_drawn_once_per_window():
     """Under noise over four words, a window's contexts see the same negatives: with a context repeated,
     its two copies get the same gradient, so a window [c, c] moves c twice as far as a window [c]."""
-    config = train.GameConfig(sampler="ns", negatives=3, shared_negatives=True)
+    config = word.GameConfig(sampler="ns", negatives=3, shared_negatives=True)
     noise_dist = noise.from_probs(np.array([0.0, 0.25, 0.25, 0.25, 0.25, 0.0]))
     params = random_params()
     moves = []
@@ -430,7 +431,7 @@ def test_shared_negatives_need_windows():
 
 @pytest.mark.parametrize("baseline", ["moving-average", "self-critical"])
 def test_shared_negatives_with_a_generator_run_and_compile_once(baseline):
-    config = train.GameConfig(sampler="ace", negatives=NUM_NEG, shared_negatives=True, baseline=baseline)
+    config = word.GameConfig(sampler="ace", negatives=NUM_NEG, shared_negatives=True, baseline=baseline)
     state = make_state(config, random_params())
     for _ in range(3):
         before = snapshot(state.gen_params)
@@ -458,7 +459,7 @@ def test_candidate_logits_by_hand():
     np.testing.assert_allclose(generator.candidate_logits(rows, queries >= 0, log_q_own), expected_own, rtol=1e-6)
 
 
-CANDIDATE_CONFIGS = [train.GameConfig(sampler="ace", negatives=NUM_NEG, generator=g, candidates=4) for g in ("pool", "kbgan")]
+CANDIDATE_CONFIGS = [word.GameConfig(sampler="ace", negatives=NUM_NEG, generator=g, candidates=4) for g in ("pool", "kbgan")]
 
 
 @pytest.mark.parametrize("config", CANDIDATE_CONFIGS, ids=["pool", "kbgan"])
@@ -478,13 +479,13 @@ def test_candidate_generators_start_uniform_over_the_draws_and_learn(config):
 @pytest.mark.parametrize("generator_kind", ["pool", "kbgan"])
 def test_candidate_generators_row_updates_equal_dense(generator_kind):
     """Row-sparse SGD on the rows read gives the generator the same tables as optax SGD on whole tables."""
-    config = train.GameConfig(sampler="ace", negatives=NUM_NEG, generator=generator_kind, candidates=4)
+    config = word.GameConfig(sampler="ace", negatives=NUM_NEG, generator=generator_kind, candidates=4)
 
     def run(gen_tx, batch):
         gen_params = generator.init(jax.random.key(5), VOCAB, VOCAB, DIM, bias=jnp.array(UNIGRAM.log_probs))
         gen_params["cand"] = 0.3 * jax.random.normal(jax.random.key(6), gen_params["cand"].shape)  # every row moves
-        state = train.create_train_state(jax.random.key(0), random_params(), TX, gen_params, gen_tx)
-        step = jax.jit(functools.partial(train.train_step, config=config), compiler_options=FAST_COMPILE)
+        state = game.create_state(jax.random.key(0), random_params(), TX, gen_params, gen_tx)
+        step = jax.jit(functools.partial(word.train_step, config=config), compiler_options=FAST_COMPILE)
         for _ in range(2):
             state, metrics = step(state, batch, UNIGRAM)
         return snapshot((state.gen_params, state.params, metrics["gen_loss"]))
@@ -498,7 +499,7 @@ def test_candidate_generators_row_updates_equal_dense(generator_kind):
 
 def test_candidate_generators_pick_only_their_draws():
     # Noise that always draws word 3: every candidate is 3, so every generated negative is 3 as well.
-    config = train.GameConfig(sampler="adv", negatives=NUM_NEG, generator="kbgan", candidates=4)
+    config = word.GameConfig(sampler="adv", negatives=NUM_NEG, generator="kbgan", candidates=4)
     state = make_state(config, random_params())
     params = snapshot(state.params)
     queries, positives, mask = [0, 1], [[2, -1], [4, -1]], [[True, False], [True, False]]
@@ -548,7 +549,7 @@ def test_toy_corpus_separates_the_two_groups():
     corpus = windows.make_device_corpus(tokens, counts, sample=0.0, key=jax.random.key(1))
     stream = windows.subsample_epoch(corpus, 0, 0, chunk=chunk)  # sample 0 keeps every token, every epoch
     epoch = windows.steps_in(len(tokens), chunk)
-    state = train.create_train_state(jax.random.key(4), skipgram.init(jax.random.key(2), vocab, dim), optax.sgd(0.02))
+    state = game.create_state(jax.random.key(4), skipgram.init(jax.random.key(2), vocab, dim), optax.sgd(0.02))
     make_batch = jax.jit(functools.partial(windows.make_batch, chunk=chunk, window=window, layout="skipgram"),
                          compiler_options=FAST_COMPILE)
     step = jitted_step(NS, "toy corpus")
