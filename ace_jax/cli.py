@@ -1,17 +1,30 @@
-"""The `ace-jax` command: train word embeddings, evaluate any word2vec file, show neighbours; S2Net text similarity."""
+"""The `ace-jax` command: train word embeddings, evaluate any word2vec file, show neighbours; S2Net text similarity.
+
+Every error a user can cause is one `ace-jax: error: …` line naming the flag and the value, and a non-zero
+exit; Ctrl-C and SIGTERM save a checkpoint and exit 128 + the signal.
+"""
 
 import argparse
+import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
-from ace_jax.errors import AceJaxError
+from ace_jax import __version__, methods
+from ace_jax.errors import AceJaxError, Interrupted, SettingError
 
-SAMPLER_HELP = "ns: negative sampling (λ=1); nce; adv: generator only (λ=0); ace: mixture; self-adv; softmax; hs"
+# Flags whose config field is not their dest (booleans that invert, a dtype switched on by a flag).
+SPECIAL_FLAGS = {"normalize": "--no-normalize", "analogy": "--no-analogy", "gen_matmul_dtype": "--gen-bf16"}
+NOT_DEFINED = "– : not defined ({why}); JSON has null there"
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one line on stderr and exit 2, like every other user error."""
+    """argparse with one-line errors (exit 2), defaults in every help text, and no abbreviated flags."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message):
         print(f"{self.prog}: error: {message}", file=sys.stderr)
@@ -22,72 +35,158 @@ def parse_sets(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
+def flag_names(parser: argparse.ArgumentParser) -> dict:
+    """dest -> the flag a user types for it (the first long option), for messages and explicit-flag detection."""
+    names = {a.dest: next((o for o in a.option_strings if o.startswith("--")), a.option_strings[0])
+             for a in parser._actions if a.option_strings}
+    return {**names, **{field: flag for field, flag in SPECIAL_FLAGS.items() if flag.lstrip("-").replace("-", "_") in names}}
+
+
+def explicit_dests(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The dests of the flags given on the command line (not left at their defaults)."""
+    by_flag = {o: a.dest for a in parser._actions for o in a.option_strings}
+    return {by_flag[token.split("=", 1)[0]] for token in argv if token.split("=", 1)[0] in by_flag}
+
+
+# ----------------------------------------------------------------------------------------- train
+
+
 def add_train_parser(commands) -> None:
-    p = commands.add_parser("train", help="train word embeddings with ACE or a baseline")
+    p = commands.add_parser("train", help="train word embeddings with ACE or a baseline", description=(
+        "Train word embeddings. --method picks a named method (its sampler, generator, negatives layout, reach); "
+        "the flags below override it."))
     p.add_argument("--corpus", default="enwiki", help="dataset name (enwiki, enwiki-00, text8) or a file/folder")
     p.add_argument("--out", required=True, help="run folder to create (or continue with --resume)")
-    p.add_argument("--model", default="skipgram", choices=["skipgram", "cbow"])
+    p.add_argument("--method", default="ns", choices=list(methods.WORD), metavar="METHOD",
+                   help="a named method: " + ", ".join(methods.WORD))
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint, with its settings (a flag that differs is an "
+                        "error); on a finished run, print its scores")
+    p.add_argument("--model", default="skipgram", choices=["skipgram", "cbow"], help="skip-gram or CBOW")
     p.add_argument("--sampler", default="ns", choices=["ns", "nce", "adv", "ace", "self-adv", "softmax", "hs"],
-                   help=SAMPLER_HELP)
-    p.add_argument("--dim", type=int, default=100)
-    p.add_argument("--window", type=int, default=5)
-    p.add_argument("--negatives", type=int, default=5)
-    p.add_argument("--lambda", dest="lam", type=float, default=0.5, help="ACE: probability a negative is noise")
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--pairs", type=int, default=None, help="budget of positive pairs instead of epochs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--min-count", type=int, default=5)
-    p.add_argument("--max-vocab", type=int, default=None)
+                   help="ns: negative sampling (λ=1); nce; adv: generator only (λ=0); ace: mixture; self-adv; softmax; "
+                        "hs (hierarchical softmax); overrides --method's")
+    p.add_argument("--dim", type=int, default=100, help="embedding dimension")
+    p.add_argument("--window", type=int, default=5, help="largest distance of a context word (word2vec's window)")
+    p.add_argument("--negatives", type=int, default=5, help="negatives scored per positive pair")
+    p.add_argument("--lambda", dest="lam", type=float, default=0.5, help="ACE: the probability a negative is noise")
+    p.add_argument("--epochs", type=float, default=1.0, help="passes over the corpus (a fraction: part of one)")
+    p.add_argument("--pairs", type=int, default=None, help="a budget of positive pairs instead of epochs")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data stream, the tables and the game")
+    p.add_argument("--min-count", type=int, default=5, help="keep words that occur at least this often")
+    p.add_argument("--max-vocab", type=int, default=None, help="keep at most this many most frequent words")
     p.add_argument("--max-tokens", type=int, default=None, help="use only the first N tokens of the corpus")
     p.add_argument("--no-normalize", action="store_true",
-                   help="split on whitespace only (default: text8-style lower case, digits spelled out, letters only)")
-    p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold t")
-    p.add_argument("--lr", type=float, default=None, help="start learning rate (0.025 skip-gram, 0.05 CBOW)")
+                   help="split on whitespace only (otherwise text8-style: lower case, digits spelled out, letters only)")
+    p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold t (word2vec's -sample)")
+    p.add_argument("--lr", dest="learning_rate", type=float, default=None,
+                   help="start learning rate (None: 0.025 skip-gram, 0.05 CBOW); decays linearly as in word2vec")
     p.add_argument("--chunk", type=int, default=512, help="tokens per step, after subsampling")
     p.add_argument("--optimizer", default="sgd", choices=["sgd", "adagrad", "adam"],
-                   help="discriminator optimiser; adagrad and adam keep per-row state and update only the rows a step touches")
+                   help="discriminator optimiser; adagrad and adam keep per-row state and update only the rows a step "
+                        "touches")
     p.add_argument("--row-clip", type=float, default=0.0,
                    help="clip each table row's gradient, summed over a step, to this L2 norm (0: off); keeps a step "
                         "that repeats one word hundreds of times from overshooting")
-    p.add_argument("--loss", default="logistic", choices=["logistic", "hinge"])
-    p.add_argument("--self-adv-temperature", type=float, default=1.0)
-    p.add_argument("--gen-dim", type=int, default=32)
-    p.add_argument("--gen-lr", type=float, default=1e-3)
-    p.add_argument("--generator", default="exact", choices=["exact", "pool", "kbgan"],
-                   help="g(y|x) over the whole vocabulary (exact), over --candidates noise draws shared by the batch "
-                        "(pool), or over --candidates noise draws per query (kbgan)")
-    p.add_argument("--candidates", type=int, default=1024, help="noise draws the pool/kbgan generator chooses among")
-    p.add_argument("--shared-negatives", action="store_true",
-                   help="skip-gram in word2vec's orientation with one set of --negatives per centre word, "
-                        "shared by its window's contexts (a quarter of the rows per step at window 5)")
     p.add_argument("--reach", default="centre", choices=["centre", "step"],
                    help="window sizes b ~ U{1..window}: drawn per centre word (word2vec) or once per step, so that "
                         "no step computes empty context slots (faster, most with --shared-negatives)")
+    p.add_argument("--shared-negatives", action="store_true",
+                   help="skip-gram in word2vec's orientation with one set of --negatives per centre word, "
+                        "shared by its window's contexts (a quarter of the rows per step at window 5)")
     p.add_argument("--kernel", default="auto", choices=["auto", "xla"],
                    help="auto: on a CPU, fuse SGD's discriminator update for ns/adv/ace into one C++ kernel "
                         "(built with the system's compiler on first use; XLA where it cannot be); xla: never")
-    p.add_argument("--gen-bf16", action="store_true",
-                   help="exact generator: its [B, V] product on bfloat16 inputs, float32 accumulation (for GPU/TPU)")
-    p.add_argument("--baseline", default="moving-average", choices=["none", "moving-average", "self-critical"])
-    p.add_argument("--entropy-weight", type=float, default=0.1)
-    p.add_argument("--entropy-target", type=float, default=4.0)
+    p.add_argument("--loss", default="logistic", choices=["logistic", "hinge"], help="the discriminator's loss")
+    p.add_argument("--margin", type=float, default=1.0, help="the hinge loss's margin")
+    p.add_argument("--self-adv-temperature", type=float, default=1.0, help="self-adv: α in K·softmax(α s-)")
     p.add_argument("--false-negatives", default="window", choices=["window", "pair"],
                    help="mask negatives equal to any positive of the query (window) or to the pair's own (pair)")
-    p.add_argument("--off-policy", action="store_true", help="add the importance-weighted REINFORCE term on noise")
-    p.add_argument("--eval-sets", type=parse_sets, default=("ws353", "rw"), help="sets scored during training")
-    p.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: at the end only)")
-    p.add_argument("--final-sets", type=parse_sets, default=None, help="sets scored at the end (default: all)")
-    p.add_argument("--no-analogy", action="store_true", help="skip the analogy evaluation at the end")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
-    g = p.add_argument_group("many devices and hosts")
-    g.add_argument("--devices", type=int, default=None,
-                   help="devices to split each step over (default: all; on a CPU-only machine, N > 1 makes N CPU devices)")
-    g.add_argument("--row-shards", type=int, default=1,
+    g = p.add_argument_group("the generator (adv, ace)")
+    g.add_argument("--generator", default="exact", choices=["exact", "pool", "kbgan"],
+                   help="g(y|x) over the whole vocabulary (exact), over --candidates noise draws shared by the batch "
+                        "(pool), or over --candidates noise draws per query (kbgan)")
+    g.add_argument("--candidates", type=int, default=1024, help="noise draws the pool/kbgan generator chooses among")
+    g.add_argument("--gen-dim", type=int, default=32, help="the generator's dimension")
+    g.add_argument("--gen-lr", dest="gen_learning_rate", type=float, default=1e-3, help="the generator's Adam step")
+    g.add_argument("--gen-bf16", action="store_true",
+                   help="exact generator: its [B, V] product on bfloat16 inputs, float32 accumulation (for GPU/TPU)")
+    g.add_argument("--baseline", default="moving-average", choices=["none", "moving-average", "self-critical"],
+                   help="REINFORCE baseline")
+    g.add_argument("--entropy-weight", type=float, default=0.1, help="weight of max(0, target − H(g))")
+    g.add_argument("--entropy-target", type=float, default=4.0,
+                   help="nats; with pool/kbgan the entropy is over the draws, at most log --candidates")
+    g.add_argument("--off-policy", action="store_true",
+                   help="add the importance-weighted REINFORCE term on noise draws (exact generator)")
+    e = p.add_argument_group("evaluation and output")
+    e.add_argument("--eval-sets", type=parse_sets, default=("ws353", "rw"), help="sets scored during training")
+    e.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (0: at the end only)")
+    e.add_argument("--final-sets", type=parse_sets, default=None, help="sets scored at the end (None: all)")
+    e.add_argument("--no-analogy", action="store_true", help="skip the analogy evaluation at the end")
+    e.add_argument("--log-every", type=int, default=100, help="steps between metrics records and progress updates")
+    e.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (0: at the end)")
+    e.add_argument("--quiet", action="store_true", help="no progress line")
+    d = p.add_argument_group("many devices and hosts")
+    d.add_argument("--devices", type=int, default=None,
+                   help="devices to split each step over (None: all; on a CPU-only machine, N > 1 makes N CPU devices)")
+    d.add_argument("--row-shards", type=int, default=1,
                    help="devices that split each embedding table by rows, for tables too big for one device")
-    g.add_argument("--coordinator", default=None, help="multi-host: HOST:PORT of process 0, the same for every process")
-    g.add_argument("--num-processes", type=int, default=1, help="multi-host: how many processes take part")
-    g.add_argument("--process-id", type=int, default=0, help="multi-host: this process's rank, 0..N-1")
+    d.add_argument("--coordinator", default=None, help="multi-host: HOST:PORT of process 0, the same for every process")
+    d.add_argument("--num-processes", type=int, default=1, help="multi-host: how many processes take part")
+    d.add_argument("--process-id", type=int, default=0, help="multi-host: this process's rank, 0..N-1")
+
+
+RUN_ONLY = {"out", "method", "resume", "quiet", "devices", "row_shards", "coordinator", "num_processes", "process_id"}
+
+
+def word_fields(args, dests) -> dict:
+    """Config fields (WordConfig's and GameConfig's, flat) from the parsed flags of `dests`."""
+    from ace_jax.evaluate.similarity import DEFAULT_SETS
+
+    converters = {"no_normalize": ("normalize", lambda v: not v), "no_analogy": ("analogy", lambda v: not v),
+                  "gen_bf16": ("gen_matmul_dtype", lambda v: "bfloat16" if v else "float32"),
+                  "final_sets": ("final_sets", lambda v: DEFAULT_SETS if v is None else v)}
+    fields = {}
+    for dest in dests - RUN_ONLY:
+        name, convert = converters.get(dest, (dest, lambda v: v))
+        fields[name] = convert(getattr(args, dest))
+    return fields
+
+
+def word_config_of(args, parser) -> tuple:
+    """The WordConfig the flags ask for, and for each field the flag that set it (for messages).
+
+    A new run: the defaults, then --method's settings, then the flags given. --resume: the saved run's
+    settings, then --method's and the flags given, if given; what differs from the saved run is an error
+    (run.check_same_settings, raised by the training call).
+    """
+    from ace_jax import run
+    from ace_jax.embeddings import WordConfig
+
+    given = explicit_dests(parser, args.argv)
+    dests = {a.dest for a in parser._actions if a.option_strings} - {"help"}
+    method = methods.lookup(methods.WORD, args.method)
+    sources = {field: "--method" for field in method.settings} if "method" in given else {}
+    if not args.resume:
+        fields = word_fields(args, dests - (set(method.settings) - given))
+        return methods.word_config(args.method, **fields), sources
+    saved = run.load_config(args.out, "word", WordConfig.from_json)
+    fields = {**(method.settings if "method" in given else {}), **word_fields(args, given)}
+    return replace_fields(saved, fields), sources
+
+
+def replace_fields(config, fields: dict):
+    """config with `fields` (flat names, nested configs included) replaced."""
+    changes = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            nested = {k: v for k, v in fields.items() if k in {g.name for g in dataclasses.fields(value)}}
+            if nested:
+                changes[f.name] = replace_fields(value, nested)
+        elif f.name in fields:
+            changes[f.name] = fields[f.name]
+    return dataclasses.replace(config, **changes)
 
 
 def start_devices(args) -> None:
@@ -97,35 +196,15 @@ def start_devices(args) -> None:
     if args.coordinator:
         parallel.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     elif args.num_processes > 1:
-        raise AceJaxError("a multi-host run needs --coordinator HOST:PORT")
+        raise SettingError("coordinator", None, "a multi-host run needs {name} HOST:PORT")
     elif args.devices and args.devices > 1:
         parallel.request_cpu_devices(args.devices)  # only the CPU backend reads it; GPUs and TPUs are as found
 
 
-def run_train(args) -> int:
-    from ace_jax.embeddings import WordConfig, train_word_embeddings
-    from ace_jax.evaluate.similarity import DEFAULT_SETS
-    from ace_jax.families.word import GameConfig
+def run_train(args, parser) -> int:
+    from ace_jax.embeddings import train_word_embeddings
 
-    try:
-        game = GameConfig(sampler=args.sampler, negatives=args.negatives, lam=args.lam, loss=args.loss,
-                          self_adv_temperature=args.self_adv_temperature, baseline=args.baseline,
-                          entropy_weight=args.entropy_weight, entropy_target=args.entropy_target,
-                          false_negatives=args.false_negatives, off_policy=args.off_policy,
-                          generator=args.generator, candidates=args.candidates,
-                          gen_matmul_dtype="bfloat16" if args.gen_bf16 else "float32",
-                          shared_negatives=args.shared_negatives, kernel=args.kernel)
-    except ValueError as error:
-        raise AceJaxError(str(error)) from None
-    config = WordConfig(
-        corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
-        normalize=not args.no_normalize,
-        model=args.model, dim=args.dim, window=args.window, sample=args.sample, epochs=args.epochs,
-        pairs=args.pairs, learning_rate=args.lr, optimizer=args.optimizer, row_clip=args.row_clip, reach=args.reach,
-        chunk=args.chunk, game=game,
-        gen_dim=args.gen_dim, gen_learning_rate=args.gen_lr, seed=args.seed, eval_sets=args.eval_sets,
-        eval_every=args.eval_every,
-        final_sets=DEFAULT_SETS if args.final_sets is None else args.final_sets, analogy=not args.no_analogy)
+    config, args.sources = word_config_of(args, parser)
     start_devices(args)
     final = train_word_embeddings(config, args.out, resume=args.resume, progress=not args.quiet,
                                   devices=args.devices, row_shards=args.row_shards)
@@ -136,38 +215,66 @@ def run_train(args) -> int:
     return 0
 
 
+def undefined(value) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
 def print_scores(scores: dict) -> None:
     print(f"{'set':<12} {'spearman':>8} {'pairs':>6} {'oov':>6}")
+    missing = False
     for name, value in scores.items():
         if isinstance(value, dict) and "spearman" in value:
-            print(f"{name:<12} {value['spearman']:>8.4f} {value['pairs']:>6d} {value['oov']:>6d}")
+            rho = value["spearman"]
+            missing |= undefined(rho)
+            print(f"{name:<12} {'–' if undefined(rho) else f'{rho:.4f}':>8} {value['pairs']:>6d} {value['oov']:>6d}")
     if "analogy" in scores:
         a = scores["analogy"]
-        print(f"{'analogy':<12} {a['accuracy']:>8.4f} {a['questions']:>6d} questions (3CosAdd, top 30k words)")
+        accuracy = "–" if undefined(a["accuracy"]) else f"{a['accuracy']:.4f}"
+        missing |= undefined(a["accuracy"])
+        print(f"{'analogy':<12} {accuracy:>8} {a['questions']:>6d} questions (3CosAdd, top 30k words)")
+    if missing:
+        print(NOT_DEFINED.format(why="fewer than two pairs, or no question, with every word in the vocabulary"))
 
 
-def run_eval(args) -> int:
+def print_json(scores: dict) -> None:
+    from ace_jax.run import finite_or_null
+
+    print(json.dumps(finite_or_null(scores), allow_nan=False))
+
+
+def run_eval(args, parser) -> int:
     from ace_jax.evaluate.similarity import evaluate_all
     from ace_jax.io import load_word2vec
 
     words, vectors = load_word2vec(args.vectors)
     scores = evaluate_all(vectors, words, args.sets, analogy=not args.no_analogy)
     if args.json:
-        print(json.dumps(scores))
+        print_json(scores)
     else:
         print_scores(scores)
     return 0
 
 
-def run_neighbors(args) -> int:
+def run_neighbors(args, parser) -> int:
     from ace_jax.evaluate.similarity import nearest_neighbors
     from ace_jax.io import load_word2vec
 
+    if args.top < 1:
+        raise SettingError("top", args.top, "{name} must be at least 1, not {value}")
     words, vectors = load_word2vec(args.vectors)
     for word in args.words:
         found = nearest_neighbors(vectors, words, word, k=args.top)
         print(f"{word}: " + ", ".join(f"{w} {cos:.3f}" for w, cos in found))
     return 0
+
+
+# ----------------------------------------------------------------------------------------- s2net
+
+
+S2NET_TRAIN_FIELDS = ("data", "test_data", "dim", "loss", "sampler", "negatives", "lam", "steps", "batch",
+                      "learning_rate", "init", "weighting", "min_df", "activation", "gamma", "margin",
+                      "self_adv_temperature", "gen_dim", "gen_learning_rate", "entropy_weight", "entropy_target",
+                      "paraphrase_threshold", "seed", "log_every", "checkpoint_every")
 
 
 def add_s2net_parser(commands) -> None:
@@ -177,55 +284,70 @@ def add_s2net_parser(commands) -> None:
     t.add_argument("--data", default="stsb", help="stsb, sick, or a TSV file of text1<TAB>text2<TAB>score")
     t.add_argument("--test", dest="test_data", default=None, help="with a TSV --data: a TSV file to evaluate on")
     t.add_argument("--out", required=True, help="run folder to create (or continue with --resume)")
+    t.add_argument("--method", default="uniform", choices=list(methods.S2NET), metavar="METHOD",
+                   help="a named method: " + ", ".join(methods.S2NET))
     t.add_argument("--dim", type=int, default=128, help="k, the projection's dimension")
-    t.add_argument("--loss", default="logistic", choices=["logistic", "hinge", "mse"])
+    t.add_argument("--loss", default="logistic", choices=["logistic", "hinge", "mse"], help="the pairwise loss")
     t.add_argument("--sampler", default="uniform", choices=["none", "uniform", "in-batch", "self-adv", "ace"],
-                   help="negatives mined for paraphrase queries besides the gold preferences (none: gold only)")
-    t.add_argument("--negatives", type=int, default=4)
+                   help="negatives mined for paraphrase queries besides the gold preferences (none: gold only); "
+                        "overrides --method's")
+    t.add_argument("--negatives", type=int, default=4, help="mined negatives per paraphrase query")
     t.add_argument("--lambda", dest="lam", type=float, default=0.5, help="ACE: probability a negative is uniform noise")
-    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--steps", type=int, default=2000, help="training steps (raise it with --resume to train longer)")
     t.add_argument("--batch", type=int, default=64, help="gold preferences and paraphrase queries per step")
     t.add_argument("--lr", dest="learning_rate", type=float, default=1e-3, help="Adam step size for A")
-    t.add_argument("--init", default="random", choices=["random", "lsi"])
-    t.add_argument("--weighting", default="tfidf", choices=["tfidf", "binary"])
+    t.add_argument("--init", default="random", choices=["random", "lsi"], help="A's start")
+    t.add_argument("--weighting", default="tfidf", choices=["tfidf", "binary"], help="term weights")
     t.add_argument("--min-df", type=int, default=1, help="keep words in at least this many training texts")
-    t.add_argument("--activation", default="none", choices=["none", "tanh", "sigmoid"])
+    t.add_argument("--activation", default="none", choices=["none", "tanh", "sigmoid"], help="act(Aᵀf)")
     t.add_argument("--gamma", type=float, default=10.0, help="scale of the pairwise logistic loss")
     t.add_argument("--margin", type=float, default=0.5, help="margin of the hinge loss")
-    t.add_argument("--self-adv-temperature", type=float, default=1.0)
-    t.add_argument("--gen-dim", type=int, default=32)
-    t.add_argument("--gen-lr", dest="gen_learning_rate", type=float, default=1e-3)
-    t.add_argument("--entropy-weight", type=float, default=0.1)
-    t.add_argument("--entropy-target", type=float, default=2.0)
+    t.add_argument("--self-adv-temperature", type=float, default=1.0, help="self-adv: α in K·softmax(α sim)")
+    t.add_argument("--gen-dim", type=int, default=32, help="the generator's projection dimension")
+    t.add_argument("--gen-lr", dest="gen_learning_rate", type=float, default=1e-3, help="the generator's Adam step")
+    t.add_argument("--entropy-weight", type=float, default=0.1, help="weight of max(0, target − H(g))")
+    t.add_argument("--entropy-target", type=float, default=2.0, help="nats")
     t.add_argument("--paraphrase-threshold", type=float, default=4.0,
                    help="gold score from which a pair counts as a paraphrase (queries, retrieval)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of the steps' pairs, A and the game")
+    t.add_argument("--log-every", type=int, default=100, help="steps between records, progress and dev scores")
+    t.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (0: at the end)")
     t.add_argument("--resume", action="store_true",
-                   help="continue the finished run in --out, with its saved settings, up to --steps")
+                   help="continue the run in --out with its settings (a flag that differs is an error, but --steps, "
+                        "which may grow); on a finished run, print its scores")
     t.add_argument("--quiet", action="store_true", help="no progress line")
     e = sub.add_parser("eval", help="correlation with gold scores and paraphrase retrieval")
     e.add_argument("run", help="a folder written by s2net train")
-    e.add_argument("--data", default=None, help="stsb, sick or a TSV file (default: the run's own evaluation sets)")
-    e.add_argument("--split", default=None, help="one split of a named dataset (default: dev/trial and test)")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--data", default=None, help="stsb, sick or a TSV file (None: the run's own evaluation sets)")
+    e.add_argument("--split", default=None, help="one split of a named dataset (None: dev/trial and test)")
+    e.add_argument("--json", action="store_true", help="JSON instead of a table")
     m = sub.add_parser("similar", help="the training texts most similar to a text")
     m.add_argument("run", help="a folder written by s2net train")
-    m.add_argument("text")
-    m.add_argument("--top", type=int, default=10)
+    m.add_argument("text", help="the text to find neighbours of")
+    m.add_argument("--top", type=int, default=10, help="how many")
     m.add_argument("--data", default=None, help="search the texts of this dataset or TSV file instead")
 
 
-def run_s2net(args) -> int:
-    return {"train": run_s2net_train, "eval": run_s2net_eval, "similar": run_s2net_similar}[args.s2net_command](args)
+def run_s2net(args, parser) -> int:
+    run = {"train": run_s2net_train, "eval": run_s2net_eval, "similar": run_s2net_similar}[args.s2net_command]
+    return run(args, parser)
 
 
-def run_s2net_train(args) -> int:
-    from ace_jax import s2net_run
+def run_s2net_train(args, parser) -> int:
+    from ace_jax import run, s2net_run
 
-    names = ("data", "test_data", "dim", "loss", "sampler", "negatives", "lam", "steps", "batch", "learning_rate",
-             "init", "weighting", "min_df", "activation", "gamma", "margin", "self_adv_temperature", "gen_dim",
-             "gen_learning_rate", "entropy_weight", "entropy_target", "paraphrase_threshold", "seed")
-    config = s2net_run.make_config(**{name: getattr(args, name) for name in names})
+    given = explicit_dests(parser, args.argv)
+    method = methods.lookup(methods.S2NET, args.method)
+    args.sources = {field: "--method" for field in method.settings} if "method" in given else {}
+    if args.resume:
+        saved = run.load_config(args.out, "s2net", s2net_run.S2NetRunConfig.from_json)
+        fields = {**(method.settings if "method" in given else {}),
+                  **{name: getattr(args, name) for name in S2NET_TRAIN_FIELDS if name in given}}
+        config = replace_fields(saved, fields)
+    else:
+        fields = {name: getattr(args, name) for name in S2NET_TRAIN_FIELDS
+                  if name in given or name not in method.settings}
+        config = methods.s2net_config(args.method, **fields)
     final = s2net_run.train_s2net(config, args.out, resume=args.resume, progress=not args.quiet)
     print_s2net_scores({k: v for k, v in final.items() if isinstance(v, dict)})
     print(f"wrote {args.out}: projection.npy, vocab.tsv, metrics.json, metrics.jsonl, config.json, checkpoint.msgpack")
@@ -234,18 +356,29 @@ def run_s2net_train(args) -> int:
 
 def print_s2net_scores(scores: dict) -> None:
     print(f"{'set':<8} {'pearson':>8} {'spearman':>8} {'pairs':>6} {'top-1':>7} {'mrr':>7} {'queries':>7}")
+    missing = []
     for name, v in scores.items():
-        print(f"{name:<8} {v['pearson']:>8.4f} {v['spearman']:>8.4f} {v['pairs']:>6d} "
-              f"{v['top1']:>7.4f} {v['mrr']:>7.4f} {v['queries']:>7d}")
+        cells = []
+        for key, width in (("pearson", 8), ("spearman", 8), ("top1", 7), ("mrr", 7)):
+            missing += [key] if undefined(v[key]) else []
+            cells.append(f"{'–' if undefined(v[key]) else format(v[key], '.4f'):>{width}}")
+        print(f"{name:<8} {cells[0]} {cells[1]} {v['pairs']:>6d} {cells[2]} {cells[3]} {v['queries']:>7d}")
+    if missing:
+        why = []
+        if {"pearson", "spearman"} & set(missing):
+            why.append("a correlation with a constant similarity or fewer than two pairs")
+        if {"top1", "mrr"} & set(missing):
+            why.append("retrieval without a pair scoring at the paraphrase threshold")
+        print(NOT_DEFINED.format(why="; ".join(why)))
 
 
-def run_s2net_eval(args) -> int:
+def run_s2net_eval(args, parser) -> int:
     from ace_jax import s2net_run
     from ace_jax.data.pairs import load_pairs
 
     model, config = s2net_run.TextModel.load(args.run), s2net_run.load_config(args.run)
     if args.data is None and args.split is not None and config.data not in s2net_run.EVAL_SPLITS:
-        raise AceJaxError("--split needs a named dataset (stsb or sick)")
+        raise SettingError("split", args.split, "{name} {value} needs a named dataset (stsb or sick) in --data")
     if args.data is None:
         sets = s2net_run.eval_sets(config.data, config.test_data, split=args.split)
     elif args.data in s2net_run.EVAL_SPLITS:
@@ -254,47 +387,72 @@ def run_s2net_eval(args) -> int:
         sets = {Path(args.data).name: load_pairs(args.data)}
     scores = {name: s2net_run.evaluate(model, pairs, config.paraphrase_threshold) for name, pairs in sets.items()}
     if args.json:
-        print(json.dumps(scores))
+        print_json(scores)
     else:
         print_s2net_scores(scores)
     return 0
 
 
-def run_s2net_similar(args) -> int:
+def run_s2net_similar(args, parser) -> int:
     from ace_jax import s2net_run
 
     if args.top < 1:
-        raise AceJaxError(f"--top must be at least 1, not {args.top}")
+        raise SettingError("top", args.top, "{name} must be at least 1, not {value}")
     model, config = s2net_run.TextModel.load(args.run), s2net_run.load_config(args.run)
     for score, text in s2net_run.most_similar(model, args.text, s2net_run.search_texts(args.data or config.data), args.top):
         print(f"{score:.4f}  {text}")
     return 0
 
 
+# ----------------------------------------------------------------------------------------- main
+
+
 def build_parser() -> Parser:
     from ace_jax.evaluate.similarity import DEFAULT_SETS
 
     parser = Parser(prog="ace-jax", description="Adversarial Contrastive Estimation in JAX")
+    parser.add_argument("--version", action="version", version=f"ace-jax {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     add_train_parser(commands)
     e = commands.add_parser("eval", help="evaluate a word2vec-format file (ours or gensim's)")
-    e.add_argument("vectors")
+    e.add_argument("vectors", help="a word2vec file, text or binary")
     e.add_argument("--sets", type=parse_sets, default=DEFAULT_SETS, help="comma-separated: " + ",".join(DEFAULT_SETS))
-    e.add_argument("--json", action="store_true")
-    e.add_argument("--no-analogy", action="store_true")
+    e.add_argument("--json", action="store_true", help="JSON instead of a table")
+    e.add_argument("--no-analogy", action="store_true", help="skip the analogy evaluation")
     n = commands.add_parser("neighbors", help="nearest neighbours by cosine")
-    n.add_argument("vectors")
-    n.add_argument("words", nargs="+")
-    n.add_argument("--top", type=int, default=10)
+    n.add_argument("vectors", help="a word2vec file, text or binary")
+    n.add_argument("words", nargs="+", help="the words to find neighbours of")
+    n.add_argument("--top", type=int, default=10, help="how many")
     add_s2net_parser(commands)
     return parser
 
 
+def subcommand_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The parser of the subcommand that was run (for its flags' names)."""
+    chosen = parser
+    for dest in ("command", "s2net_command"):
+        actions = [a for a in chosen._actions if isinstance(a, argparse._SubParsersAction) and a.dest == dest]
+        if actions and getattr(args, dest, None):
+            chosen = actions[0].choices[getattr(args, dest)]
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv, args.sources = argv, {}
+    sub = subcommand_parser(parser, args)
     run = {"train": run_train, "eval": run_eval, "neighbors": run_neighbors, "s2net": run_s2net}[args.command]
     try:
-        return run(args)
+        return run(args, sub)
+    except Interrupted as error:
+        print(f"ace-jax: {error}", file=sys.stderr)
+        return error.exit_code
+    except SettingError as error:
+        name = args.sources.get(error.field) or flag_names(sub).get(error.field) or error.field
+        print(f"ace-jax: error: {error.named(name)}", file=sys.stderr)
+        return 1
     except AceJaxError as error:
         print(f"ace-jax: error: {error}", file=sys.stderr)
         return 1

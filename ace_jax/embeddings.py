@@ -1,15 +1,10 @@
 """Word embeddings end to end: corpus -> device -> ACE game steps -> evaluation, vectors, checkpoints, figure."""
 
-import contextlib
 import dataclasses
 import functools
 import json
 import math
-import shutil
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -19,10 +14,10 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from ace_jax import game, generator, huffman, io, noise as noise_lib, parallel, sparse_optim, windows
+from ace_jax import game, generator, huffman, io, noise as noise_lib, parallel, run, sparse_optim, windows
 from ace_jax.data.corpus import CorpusOptions, EncodedCorpus, load_corpus
 from ace_jax.data.registry import resolve
-from ace_jax.errors import AceJaxError
+from ace_jax.errors import AceJaxError, SettingError, check
 from ace_jax.evaluate import similarity
 from ace_jax.families import word
 from ace_jax.scorers import skipgram
@@ -62,28 +57,43 @@ class WordConfig:
     checkpoint_every: int = 1000
 
     def __post_init__(self):
-        checks = [
-            (self.model in ("skipgram", "cbow"), f"model must be skipgram or cbow, not {self.model!r}"),
-            (self.dim >= 1 and self.gen_dim >= 1, "dimensions must be positive"),
-            (self.window >= 1, f"window must be at least 1, not {self.window}"),
-            (self.epochs > 0, f"epochs must be positive, not {self.epochs}"),
-            (self.pairs is None or self.pairs > 0, "the pair budget must be positive"),
-            (self.chunk >= 2 * self.window + 1, "chunk must hold at least one full window"),
-            (self.gen_bias in ("noise", "zero"), f"gen_bias must be noise or zero, not {self.gen_bias!r}"),
-            (self.sample >= 0, "sample must be non-negative"),
-            (self.row_clip >= 0, f"row_clip must be non-negative (0: off), not {self.row_clip}"),
-            (self.reach in ("centre", "step"), f"reach must be centre or step, not {self.reach!r}"),
-            (self.optimizer in ("sgd", "adagrad", "adam"), f"optimizer must be sgd, adagrad or adam, not {self.optimizer!r}"),
-            (not (self.game.shared_negatives and self.model == "cbow"), "shared negatives are for skip-gram (CBOW scores one pair per window)"),
-            (not (self.game.shared_negatives and self.game.sampler in ("softmax", "hs")),
-             f"shared negatives need a sampled loss, not {self.game.sampler}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise AceJaxError(message)
-        unknown = [s for s in (*self.eval_sets, *self.final_sets) if s not in similarity.SIMILARITY_SETS]
-        if unknown:
-            raise AceJaxError(f"unknown evaluation set {unknown[0]!r}; choose from {', '.join(similarity.SIMILARITY_SETS)}")
+        positive = "{name} must be positive, not {value}"
+        check([
+            (self.model in ("skipgram", "cbow"), "model", self.model, "{name} must be skipgram or cbow, not {value!r}"),
+            (self.min_count >= 1, "min_count", self.min_count, "{name} must be at least 1, not {value}"),
+            (self.max_vocab is None or self.max_vocab >= 1, "max_vocab", self.max_vocab, positive),
+            (self.max_tokens is None or self.max_tokens >= 1, "max_tokens", self.max_tokens, positive),
+            (self.dim >= 1, "dim", self.dim, positive),
+            (self.gen_dim >= 1, "gen_dim", self.gen_dim, positive),
+            (self.window >= 1, "window", self.window, "{name} must be at least 1, not {value}"),
+            (self.epochs > 0, "epochs", self.epochs, positive),
+            (self.pairs is None or self.pairs > 0, "pairs", self.pairs, positive),
+            (self.learning_rate is None or self.learning_rate > 0, "learning_rate", self.learning_rate, positive),
+            (0 < self.min_learning_rate <= 1, "min_learning_rate", self.min_learning_rate,
+             "{name} must lie in (0, 1] (a fraction of the start), not {value}"),
+            (self.gen_learning_rate > 0, "gen_learning_rate", self.gen_learning_rate, positive),
+            (self.chunk >= 2 * self.window + 1, "chunk", self.chunk,
+             "{name} must hold at least one full window (2 · window + 1 = " + f"{2 * self.window + 1}" + "), not {value}"),
+            (self.gen_bias in ("noise", "zero"), "gen_bias", self.gen_bias, "{name} must be noise or zero, not {value!r}"),
+            (self.sample >= 0, "sample", self.sample, "{name} must be at least 0, not {value}"),
+            (self.row_clip >= 0, "row_clip", self.row_clip, "{name} must be at least 0 (0: off), not {value}"),
+            (self.reach in ("centre", "step"), "reach", self.reach, "{name} must be centre or step, not {value!r}"),
+            (self.optimizer in ("sgd", "adagrad", "adam"), "optimizer", self.optimizer,
+             "{name} must be sgd, adagrad or adam, not {value!r}"),
+            (self.log_every >= 1, "log_every", self.log_every, "{name} must be at least 1, not {value}"),
+            (self.eval_every >= 0, "eval_every", self.eval_every, "{name} must be at least 0 (0: at the end), not {value}"),
+            (self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every,
+             "{name} must be at least 0 (0: at the end), not {value}"),
+            (not (self.game.shared_negatives and self.model == "cbow"), "shared_negatives", True,
+             "{name} is for skip-gram (CBOW scores one pair per window)"),
+            (not (self.game.shared_negatives and self.game.sampler in ("softmax", "hs")), "shared_negatives", True,
+             "{name} needs a sampled loss, not " + self.game.sampler),
+        ])
+        for name in ("eval_sets", "final_sets"):
+            unknown = [s for s in getattr(self, name) if s not in similarity.SIMILARITY_SETS]
+            if unknown:
+                raise SettingError(name, unknown[0], "{name}: unknown evaluation set {value!r}; choose from "
+                                   + ", ".join(similarity.SIMILARITY_SETS))
 
     @property
     def layout(self) -> str:
@@ -286,52 +296,6 @@ def input_vectors(setup: Setup, state: game.GameState) -> np.ndarray:
     return np.asarray(vectors[: len(setup.corpus.vocab)], np.float32)
 
 
-def format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
-
-
-class ProgressLine:
-    """gensim/fastText-style progress on stderr: words/s, loss, generator entropy, ETA."""
-
-    def __init__(self, total_steps: int, words_per_step: float, stream=sys.stderr):
-        self.total_steps, self.words_per_step, self.stream = total_steps, words_per_step, stream
-        self.start_time = time.perf_counter()
-        self.start_step = None
-
-    def update(self, step: int, metrics: dict, pairs: float, budget: str) -> None:
-        if self.start_step is None:
-            self.start_step, self.start_time = step, time.perf_counter()
-            return
-        elapsed = max(time.perf_counter() - self.start_time, 1e-9)
-        rate = (step - self.start_step) / elapsed
-        words = rate * self.words_per_step
-        parts = [f"step {step}{budget}", f"{words / 1e3:.1f}k words/s", f"pairs {pairs / 1e6:.2f}M",
-                 f"loss {metrics['loss']:.4f}"]
-        if "gen_entropy" in metrics:
-            parts.append(f"gen H {metrics['gen_entropy']:.2f}")
-        if self.total_steps < sys.maxsize and rate > 0:
-            parts.append(f"ETA {format_duration((self.total_steps - step) / rate)}")
-        print("\r" + " | ".join(parts), end="", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        print(file=self.stream, flush=True)
-
-
-def append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def truncate_metrics(path: Path, last_step: int) -> None:
-    """On resume, forget records written after the checkpoint, which the resumed run will write again."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= last_step]
-    with io.atomic_write(path) as f:
-        f.write("".join(line + "\n" for line in kept))
-
-
 def evaluate_vectors(vectors: np.ndarray, words: list[str], sets: tuple[str, ...], analogy: bool) -> dict:
     return similarity.evaluate_all(vectors, words, sets, analogy=analogy) if sets or analogy else {}
 
@@ -360,18 +324,67 @@ def plot_similarity(metrics_path: Path, figure_path: Path, sets: tuple[str, ...]
     plt.close(fig)
 
 
-@contextlib.contextmanager
-def stop_requests():
-    """Ctrl-C sets an event that the loop reads between steps, so the state it saves is never half-donated."""
-    event = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield event
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set())
-    try:
-        yield event
-    finally:
-        signal.signal(signal.SIGINT, previous)
+class WordJob:
+    """A word-embedding run as the run loop (ace_jax.run) drives it."""
+
+    family, extendable, final_file = "word", (), "eval.json"
+
+    def __init__(self, config: WordConfig, *, devices: int | None = 1, row_shards: int = 1):
+        self.config = config
+        self.setup = build(config, devices=devices, row_shards=row_shards)  # reads and checks the corpus
+        for name in (*config.eval_sets, *config.final_sets, *(("analogy",) if config.analogy else ())):
+            resolve(name)  # a missing evaluation file is reported now, not after training
+        self.total_steps, self.words_per_step = self.setup.total_steps, self.setup.raw_words_per_step
+        self.log_every, self.eval_every, self.checkpoint_every = config.log_every, config.eval_every, config.checkpoint_every
+        self.words = self.setup.corpus.vocab.words
+        self.writer = jax.process_index() == 0
+
+    def start(self, out: Path) -> None:
+        self.setup.corpus.vocab.to_file(out / "vocab.tsv")
+
+    def initial_state(self) -> game.GameState:
+        return self.setup.initial_state
+
+    def place(self, state: game.GameState) -> game.GameState:
+        return self.setup.place(state)
+
+    def fetch(self, state: game.GameState) -> game.GameState:
+        return self.setup.fetch(state)
+
+    def advance(self, state: game.GameState, step: int, steps: int):
+        for s in range(step, step + steps):  # dispatched ahead: the host never waits for a step here
+            state, metrics = self.setup.run_step(state, s)
+        return state, metrics
+
+    def spent(self, state: game.GameState) -> bool:
+        return self.config.pairs is not None and float(state.pairs) >= self.config.pairs
+
+    def status(self, state: game.GameState) -> dict:
+        return {"total_pairs": float(state.pairs)}
+
+    def progress(self, status: dict, scores: dict) -> list[str]:
+        budget = "" if self.config.pairs is None else f" of {self.config.pairs / 1e6:.2f}M"
+        return [f"pairs {status['total_pairs'] / 1e6:.2f}M{budget}"]
+
+    def evaluate(self, state: game.GameState) -> dict:
+        vectors = input_vectors(self.setup, state)  # every process takes part in the fetch
+        if not self.writer:
+            return {}
+        return {"pairs": float(state.pairs), **evaluate_vectors(vectors, self.words, self.config.eval_sets, False)}
+
+    def finish(self, state: game.GameState, out: Path, writer: bool) -> dict:
+        vectors = input_vectors(self.setup, state)
+        if not writer:
+            return {}
+        io.save_word2vec(out / "vectors.txt", self.words, vectors, binary=False)
+        io.save_word2vec(out / "vectors.bin", self.words, vectors, binary=True)
+        final = evaluate_vectors(vectors, self.words, self.config.final_sets, analogy=self.config.analogy)
+        final["pairs"], final["steps"] = float(state.pairs), int(state.step)
+        with io.atomic_write(out / self.final_file) as f:
+            json.dump(run.finite_or_null(final), f, indent=2)
+        if self.config.eval_sets:
+            plot_similarity(out / "metrics.jsonl", out / "similarity.png", self.config.eval_sets)
+        return final
 
 
 def train_word_embeddings(
@@ -384,101 +397,12 @@ def train_word_embeddings(
     devices: int | None = 1,
     row_shards: int = 1,
 ) -> dict:
-    """Trains, evaluates and writes a run folder; returns the final evaluation.
+    """Trains, evaluates and writes a run folder; returns the final evaluation (run.train has the rules).
 
-    The folder holds config.json, metrics.jsonl, checkpoint.msgpack, and at the end vectors.txt,
-    vectors.bin, eval.json and similarity.png. `stop_at_step` (or Ctrl-C) saves a checkpoint and stops;
-    `resume=True` continues from it with the saved config and gives the same result as an unbroken run.
-    A pair budget is checked at log steps; steps past it are no-ops (their pairs are masked out).
-    devices / row_shards: see `build`. In a multi-host run every process trains and only process 0 writes.
+    The folder holds config.json, vocab.tsv, metrics.jsonl, checkpoint.msgpack, and at the end vectors.txt,
+    vectors.bin, eval.json and similarity.png. A pair budget is checked at log steps; steps past it are no-ops
+    (their pairs are masked out). devices / row_shards: see `build`.
     """
-    out = Path(out_dir)
-    writer = jax.process_index() == 0
-    checkpoint_path, metrics_path = out / "checkpoint.msgpack", out / "metrics.jsonl"
-    if resume:
-        if not checkpoint_path.exists():
-            raise AceJaxError(f"nothing to resume: {checkpoint_path} does not exist")
-        config = WordConfig.from_json(json.loads((out / "config.json").read_text(encoding="utf-8")))
-    elif writer and out.exists() and any(out.iterdir()):
-        raise AceJaxError(f"{out} already exists and is not empty; pass --resume to continue it or choose another --out")
-
-    setup = build(config, devices=devices, row_shards=row_shards)  # reads the corpus and checks it before anything is written
-    for name in (*config.eval_sets, *config.final_sets, *(("analogy",) if config.analogy else ())):
-        resolve(name)  # a missing evaluation file is reported now, not after training
-    state = setup.initial_state
-    created = writer and not out.exists()
-    if resume:
-        state = io.load_checkpoint(checkpoint_path, state)
-        if writer:
-            truncate_metrics(metrics_path, int(state.step))
-    elif writer:
-        out.mkdir(parents=True, exist_ok=True)
-        with io.atomic_write(out / "config.json") as f:
-            json.dump(config.to_json(), f, indent=2)
-        setup.corpus.vocab.to_file(out / "vocab.tsv")
-    state = setup.place(state)
-
-    def checkpoint():
-        host_state = setup.fetch(state)  # every process takes part when shards live on other hosts
-        if writer:
-            io.save_checkpoint(checkpoint_path, host_state)
-
-    def evaluate(sets, analogy):
-        vectors = input_vectors(setup, state)
-        return vectors, (evaluate_vectors(vectors, words, sets, analogy) if writer else {})
-
-    def record(entry):
-        if writer:
-            append_jsonl(metrics_path, entry)
-
-    words = setup.corpus.vocab.words
-    line = ProgressLine(setup.total_steps, setup.raw_words_per_step) if progress and writer else None
-    budget = f"/{setup.total_steps}" if config.pairs is None else f" (pairs budget {config.pairs:,})"
-    step, metrics = int(state.step), {}
-    spent = False  # the pair budget, read from the device only at log steps (no host sync per step)
-    try:
-        with stop_requests() as stop:
-            while step < setup.total_steps and not spent:
-                if stop.is_set() or (stop_at_step is not None and step >= stop_at_step):
-                    checkpoint()
-                    if stop.is_set():
-                        raise AceJaxError(f"interrupted at step {step}; continue with --resume")
-                    return {}
-                state, metrics = setup.run_step(state, step)
-                step += 1
-                if step % config.log_every == 0:
-                    host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                    if not math.isfinite(host["loss"]):
-                        raise AceJaxError(f"the loss became {host['loss']} at step {step}; lower the learning rate")
-                    pairs = float(state.pairs)
-                    spent = config.pairs is not None and pairs >= config.pairs
-                    record({"step": step, "kind": "train", "total_pairs": pairs, **host})
-                    if line:
-                        line.update(step, host, pairs, budget)
-                if config.eval_every and step % config.eval_every == 0:
-                    _, scores = evaluate(config.eval_sets, analogy=False)
-                    record({"step": step, "kind": "eval", "pairs": float(state.pairs), **scores})
-                if config.checkpoint_every and step % config.checkpoint_every == 0:
-                    checkpoint()
-    except BaseException:
-        if created and not checkpoint_path.exists():
-            shutil.rmtree(out, ignore_errors=True)  # a run that failed before its first checkpoint leaves nothing
-        raise
-    finally:
-        if line:
-            line.close()
-
-    checkpoint()
-    vectors, scores = evaluate(config.eval_sets, analogy=False)
-    if not writer:
-        return {}
-    io.save_word2vec(out / "vectors.txt", words, vectors, binary=False)
-    io.save_word2vec(out / "vectors.bin", words, vectors, binary=True)
-    record({"step": step, "kind": "eval", "pairs": float(state.pairs), **scores})
-    final = evaluate_vectors(vectors, words, config.final_sets, analogy=config.analogy)
-    final["pairs"], final["steps"] = float(state.pairs), step
-    with io.atomic_write(out / "eval.json") as f:
-        json.dump(final, f, indent=2)
-    if config.eval_sets:
-        plot_similarity(metrics_path, out / "similarity.png", config.eval_sets)
-    return final
+    run.check_folder(out_dir, "word", WordConfig.from_json, config, resume)  # before the corpus is read
+    job = WordJob(config, devices=devices, row_shards=row_shards)
+    return run.train(job, out_dir, resume=resume, progress=progress, stop_at_step=stop_at_step)

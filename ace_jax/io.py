@@ -105,7 +105,15 @@ def load_word2vec(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     except OSError as e:
         raise AceJaxError(f"cannot read word2vec file {path}: {e.strerror}") from None
     header_end = data.find(b"\n")
-    header = data[: header_end if header_end >= 0 else len(data)].decode("utf-8", errors="replace")
+    raw_header = data[: header_end if header_end >= 0 else len(data)]
+    try:
+        header = raw_header.decode("utf-8")
+    except UnicodeDecodeError:
+        header = None
+    if header is None or any(c < 32 and c not in (9, 13) for c in raw_header[:200]):
+        # word2vec's own binary files have a text header too: this is another kind of file.
+        raise AceJaxError(f"{path}: line 1 is binary data, not a word2vec header 'vocab_size dim'; "
+                          "is this a word2vec file (text or binary)?")
     fields = header.split()
     if len(fields) != 2 or not all(x.isdecimal() for x in fields) or int(fields[1]) == 0:
         raise AceJaxError(f"{path}: line 1: expected a word2vec header 'vocab_size dim', got {header!r}")

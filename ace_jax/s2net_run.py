@@ -3,9 +3,6 @@
 import dataclasses
 import functools
 import json
-import math
-import shutil
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -17,9 +14,9 @@ import optax
 import scipy.sparse
 import scipy.stats
 
-from ace_jax import game, io, text_features
+from ace_jax import game, io, run, text_features
 from ace_jax.data import pairs as pairs_lib
-from ace_jax.errors import AceJaxError
+from ace_jax.errors import AceJaxError, check
 from ace_jax.families import s2net as s2net_family
 from ace_jax.families.s2net import Batch, Candidates, GoldPairs, PairBatch, Preferences, S2NetConfig
 from ace_jax.scorers import s2net
@@ -59,25 +56,28 @@ class S2NetRunConfig:
     gold_preferences: bool = True
     seed: int = 0
     log_every: int = 100
+    checkpoint_every: int = 1000
     game: S2NetConfig = S2NetConfig()
 
     def __post_init__(self):
-        checks = [
-            (self.dim >= 1 and self.gen_dim >= 1, "dimensions must be positive"),
-            (self.init in INITS, f"init must be one of {', '.join(INITS)}, not {self.init!r}"),
-            (self.weighting in text_features.WEIGHTINGS,
-             f"weighting must be one of {', '.join(text_features.WEIGHTINGS)}, not {self.weighting!r}"),
-            (self.min_df >= 1, f"min_df must be at least 1, not {self.min_df}"),
-            (self.steps >= 0, f"steps must be at least 0, not {self.steps}"),
-            (self.batch >= 2, f"batch must be at least 2, not {self.batch}"),
-            (self.learning_rate > 0 and self.gen_learning_rate > 0, "learning rates must be positive"),
-            (self.log_every >= 1, f"log_every must be at least 1, not {self.log_every}"),
-            (self.gold_preferences or self.game.sampler != "none",
-             "sampler none learns from gold preferences only; keep them or choose a sampler"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise AceJaxError(message)
+        positive = "{name} must be positive, not {value}"
+        check([
+            (self.dim >= 1, "dim", self.dim, positive),
+            (self.gen_dim >= 1, "gen_dim", self.gen_dim, positive),
+            (self.init in INITS, "init", self.init, "{name} must be one of " + ", ".join(INITS) + ", not {value!r}"),
+            (self.weighting in text_features.WEIGHTINGS, "weighting", self.weighting,
+             "{name} must be one of " + ", ".join(text_features.WEIGHTINGS) + ", not {value!r}"),
+            (self.min_df >= 1, "min_df", self.min_df, "{name} must be at least 1, not {value}"),
+            (self.steps >= 0, "steps", self.steps, "{name} must be at least 0, not {value}"),
+            (self.batch >= 2, "batch", self.batch, "{name} must be at least 2, not {value}"),
+            (self.learning_rate > 0, "learning_rate", self.learning_rate, positive),
+            (self.gen_learning_rate > 0, "gen_learning_rate", self.gen_learning_rate, positive),
+            (self.log_every >= 1, "log_every", self.log_every, "{name} must be at least 1, not {value}"),
+            (self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every,
+             "{name} must be at least 0 (0: at the end), not {value}"),
+            (self.gold_preferences or self.game.sampler != "none", "sampler", self.game.sampler,
+             "{name} none learns from gold preferences only; keep them or choose another"),
+        ])
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -90,13 +90,11 @@ class S2NetRunConfig:
 
 
 def make_config(**fields) -> S2NetRunConfig:
-    """S2NetRunConfig from flat fields, the game's (sampler, loss, negatives, ...) included; bad values -> AceJaxError."""
+    """S2NetRunConfig from flat fields, the game's (sampler, loss, negatives, ...) included; a bad value is a
+    SettingError naming its field."""
     names = {f.name for f in dataclasses.fields(S2NetConfig)}
     game = {k: fields.pop(k) for k in list(fields) if k in names}
-    try:
-        return S2NetRunConfig(**fields, game=S2NetConfig(**game))
-    except ValueError as error:
-        raise AceJaxError(str(error)) from None
+    return S2NetRunConfig(**fields, game=S2NetConfig(**game))
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -139,30 +137,24 @@ class TextModel:
     @classmethod
     def load(cls, run_dir: str | Path) -> "TextModel":
         """The model of a run folder written by train_s2net."""
-        run = Path(run_dir)
-        config = load_config(run)
+        folder = Path(run_dir)
+        config = load_config(folder)
         try:
-            rows = [line.split("\t") for line in (run / "vocab.tsv").read_text(encoding="utf-8").splitlines()]
+            rows = [line.split("\t") for line in (folder / "vocab.tsv").read_text(encoding="utf-8").splitlines()]
             words, idf = [w for w, _ in rows], np.array([x for _, x in rows], np.float32)
-            projection = np.load(run / "projection.npy")
+            projection = np.load(folder / "projection.npy")
         except FileNotFoundError as error:
-            raise AceJaxError(f"{run} is not a finished S2Net run: {Path(error.filename).name} is missing") from None
+            raise AceJaxError(f"{folder} is not a finished S2Net run: {Path(error.filename).name} is missing") from None
         except (OSError, ValueError, TypeError, KeyError) as error:
-            raise AceJaxError(f"cannot read the S2Net run in {run}: {error}") from None
+            raise AceJaxError(f"cannot read the S2Net run in {folder}: {error}") from None
         if projection.shape != (len(words), config.dim):
-            raise AceJaxError(f"{run}: projection.npy is {projection.shape}, expected ({len(words)}, {config.dim})")
+            raise AceJaxError(f"{folder}: projection.npy is {projection.shape}, expected ({len(words)}, {config.dim})")
         return cls({w: i for i, w in enumerate(words)}, idf, config.weighting, projection,
                    config.game.activation)
 
 
 def load_config(run_dir: str | Path) -> S2NetRunConfig:
-    path = Path(run_dir) / "config.json"
-    try:
-        return S2NetRunConfig.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise AceJaxError(f"{run_dir} is not an S2Net run folder: config.json is missing") from None
-    except (OSError, ValueError, TypeError, KeyError) as error:
-        raise AceJaxError(f"cannot read {path}: {error}") from None
+    return run.load_config(run_dir, "s2net", S2NetRunConfig.from_json, field="run")
 
 
 def _unit_rows(x):
@@ -334,62 +326,77 @@ def _first_eval(config: S2NetRunConfig) -> str:
     return EVAL_SPLITS[config.data][0] if config.data in EVAL_SPLITS else ("test" if config.test_data else "train")
 
 
-def train_s2net(config: S2NetRunConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True) -> dict:
+class S2NetJob:
+    """An S2Net run as the run loop (ace_jax.run) drives it: log_every steps per call, scanned on the device,
+    each chunk's metrics averaged; the first evaluation split is scored at every log step."""
+
+    family, extendable, final_file, words_per_step = "s2net", ("steps",), "metrics.json", None
+
+    def __init__(self, config: S2NetRunConfig):
+        self.config, self.setup = config, build(config)
+        self.total_steps, self.log_every, self.eval_every = config.steps, config.log_every, config.log_every
+        self.checkpoint_every = config.checkpoint_every
+        self.watch = _first_eval(config)
+        self.steps_fn = compiled_steps(config.game, config.gold_preferences)
+        self.seconds = 0.0  # training time of this process, evaluations included
+
+    def start(self, out: Path) -> None:
+        self.setup.model.save(out)  # vocab.tsv
+
+    def initial_state(self):
+        return self.setup.initial_state
+
+    def place(self, state):
+        return state
+
+    def fetch(self, state):
+        return jax.device_get(state)
+
+    def advance(self, state, step: int, steps: int):
+        started = time.perf_counter()
+        state, metrics = self.steps_fn(state, self.setup.texts, step_plan(self.setup, step, steps))
+        self.seconds += time.perf_counter() - started
+        return state, metrics
+
+    def spent(self, state) -> bool:
+        return False
+
+    def status(self, state) -> dict:
+        return {}
+
+    def progress(self, status: dict, scores: dict) -> list[str]:
+        if self.watch not in scores:
+            return []
+        s = scores[self.watch]
+        return [f"{self.watch} spearman {s['spearman']:.4f} top-1 {s['top1']:.3f}"]
+
+    def evaluate(self, state) -> dict:
+        started = time.perf_counter()
+        scores = {self.watch: evaluate(model_of(self.setup, state), self.setup.evals[self.watch],
+                                       self.config.paraphrase_threshold)}
+        self.seconds += time.perf_counter() - started
+        return scores
+
+    def finish(self, state, out: Path, writer: bool) -> dict:
+        model = model_of(self.setup, state)
+        final = {name: evaluate(model, pairs, self.config.paraphrase_threshold)
+                 for name, pairs in self.setup.evals.items()}
+        final.update(steps=int(state.step), train_seconds=self.seconds)
+        model.save(out)
+        with io.atomic_write(out / self.final_file) as f:
+            json.dump(run.finite_or_null(final), f, indent=2)
+        return final
+
+
+def train_s2net(config: S2NetRunConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
+                stop_at_step: int | None = None) -> dict:
     """Trains, evaluates and writes a run folder; returns the final metrics (those of metrics.json).
 
-    The folder holds config.json, vocab.tsv (word<TAB>idf), metrics.jsonl (training loss and the first
-    evaluation set's correlations every log_every steps), and at the end projection.npy (A [d, k]),
-    checkpoint.msgpack (both players and their optimiser states) and metrics.json. `resume=True`
-    continues a finished run's checkpoint with its saved settings up to config.steps (the one
-    setting read from `config`: raise it to train longer), giving the same A as an unbroken run.
+    The folder holds config.json, vocab.tsv (word<TAB>idf), metrics.jsonl (training loss every log_every steps,
+    and the first evaluation set's correlations), checkpoint.msgpack (both players and their optimiser
+    states), and at the end projection.npy (A [d, k]) and metrics.json. resume=True continues the run's
+    checkpoint with its settings, up to config.steps (the one setting a resumed run may change: raise it to
+    train longer), giving the same A as an unbroken run (run.train has the rules).
     """
-    out = Path(out_dir)
-    checkpoint_path, metrics_path = out / "checkpoint.msgpack", out / "metrics.jsonl"
-    if resume:
-        if not checkpoint_path.exists():
-            raise AceJaxError(f"nothing to resume: {checkpoint_path} does not exist")
-        config = dataclasses.replace(load_config(out), steps=config.steps)
-    elif out.exists() and any(out.iterdir()):
-        raise AceJaxError(f"{out} already exists and is not empty; choose another output folder")
-
-    setup = build(config)
-    state = setup.initial_state
-    if resume:
-        state = io.load_checkpoint(checkpoint_path, state)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    watch = _first_eval(config)
-    step, start_step, started = int(state.step), int(state.step), time.perf_counter()
-    try:
-        with io.atomic_write(out / "config.json") as f:
-            json.dump(config.to_json(), f, indent=2)
-        setup.model.save(out)
-        steps_fn = compiled_steps(config.game, config.gold_preferences)
-        while step < config.steps:
-            chunk = min(config.log_every - step % config.log_every, config.steps - step)
-            state, metrics = steps_fn(state, setup.texts, step_plan(setup, step, chunk))
-            step += chunk
-            host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            if not math.isfinite(host["loss"]):
-                raise AceJaxError(f"the loss became {host['loss']} at step {step}; lower the learning rate")
-            scores = evaluate(model_of(setup, state), setup.evals[watch], config.paraphrase_threshold)
-            with open(metrics_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"step": step, **host, watch: scores}) + "\n")
-            if progress:
-                print(f"\rstep {step}/{config.steps} | loss {host['loss']:.4f} | {watch} spearman "
-                      f"{scores['spearman']:.4f} top-1 {scores['top1']:.3f}", end="", file=sys.stderr, flush=True)
-        model = model_of(setup, state)
-        final = {name: evaluate(model, pairs, config.paraphrase_threshold) for name, pairs in setup.evals.items()}
-        final.update(steps=step, train_seconds=time.perf_counter() - started)
-        model.save(out)
-        io.save_checkpoint(checkpoint_path, jax.device_get(state))
-        with io.atomic_write(out / "metrics.json") as f:
-            json.dump(final, f, indent=2)
-    except BaseException:
-        if created:
-            shutil.rmtree(out, ignore_errors=True)  # a run that fails before its end leaves nothing behind
-        raise
-    finally:
-        if progress and step > start_step:
-            print(file=sys.stderr, flush=True)  # end the progress line
-    return final
+    run.check_folder(out_dir, "s2net", S2NetRunConfig.from_json, config, resume, S2NetJob.extendable)
+    return run.train(S2NetJob(config), out_dir, resume=resume, progress=progress, stop_at_step=stop_at_step)

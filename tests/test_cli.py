@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -152,13 +153,12 @@ def test_bad_inputs_give_one_line_and_no_run_folder(tmp_path):
         assert not (tmp_path / "out").exists(), args
 
 
-def test_ctrl_c_is_taken_between_steps():
-    import signal
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_signals_are_taken_between_steps(signum):
+    from ace_jax.run import stop_requests
 
-    from ace_jax.embeddings import stop_requests
-
-    before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN in a job started in the background
+    before = signal.getsignal(signum)  # Python's default, or SIG_IGN in a job started in the background
     with stop_requests() as stop:
-        os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt mid-step: the loop sees the event instead
-        assert stop.wait(5)
-    assert signal.getsignal(signal.SIGINT) is before
+        os.kill(os.getpid(), signum)  # no KeyboardInterrupt or exit mid-step: the loop sees the event instead
+        assert stop.wait(5) and stop.signum == signum
+    assert signal.getsignal(signum) is before

@@ -82,11 +82,14 @@ def test_shrunk_run_learns_the_planted_synonyms_and_writes_its_folder(planted, t
         assert before["test"]["spearman"] < 0.4 and final["test"]["spearman"] > 0.6, (before, final)
         assert sorted(p.name for p in out.iterdir()) == [
             "checkpoint.msgpack", "config.json", "metrics.json", "metrics.jsonl", "projection.npy", "vocab.tsv"]
-        assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [50, 100, 150, 200]
+        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        for kind in ("train", "eval"):  # each log step: a train record, then the first evaluation split's scores
+            assert [r["step"] for r in records if r["kind"] == kind] == [50, 100, 150, 200]
         reloaded = s2net_run.evaluate(TextModel.load(out), s2net_run.eval_sets(str(train), str(test))["test"])
         for key, value in final["test"].items():
             assert reloaded[key] == pytest.approx(value, rel=1e-5)
-    assert json.loads((tmp_path / "ace" / "metrics.jsonl").read_text().splitlines()[-1])["generated_fraction"] > 0
+    records = [json.loads(line) for line in (tmp_path / "ace" / "metrics.jsonl").read_text().splitlines()]
+    assert [r for r in records if r["kind"] == "train"][-1]["generated_fraction"] > 0
 
 
 def test_steps_compile_once_and_resume_equals_an_unbroken_run(planted, tmp_path):
@@ -95,11 +98,15 @@ def test_steps_compile_once_and_resume_equals_an_unbroken_run(planted, tmp_path)
     s2net_run.train_s2net(config(train, test, steps=200, sampler="self-adv"), tmp_path / "whole", progress=False)
     assert s2net_run.compiled_steps(config(train, test, sampler="self-adv").game, True)._cache_size() == 1
     s2net_run.train_s2net(config(train, test, steps=100, sampler="self-adv"), tmp_path / "part", progress=False)
-    # Resuming reads only the number of steps; the other settings are the saved ones.
-    s2net_run.train_s2net(config(train, test, steps=200, dim=4), tmp_path / "part", resume=True, progress=False)
+    # Resuming may raise the number of steps; any other setting must be the saved one.
+    with pytest.raises(AceJaxError, match="dim 4 differs"):
+        s2net_run.train_s2net(config(train, test, steps=200, sampler="self-adv", dim=4), tmp_path / "part",
+                              resume=True, progress=False)
+    s2net_run.train_s2net(config(train, test, steps=200, sampler="self-adv"), tmp_path / "part", resume=True,
+                          progress=False)
     np.testing.assert_array_equal(np.load(tmp_path / "part" / "projection.npy"),
                                   np.load(tmp_path / "whole" / "projection.npy"))
-    with pytest.raises(AceJaxError, match="nothing to resume"):
+    with pytest.raises(AceJaxError, match="none is not a run folder"):
         s2net_run.train_s2net(config(train, test), tmp_path / "none", resume=True, progress=False)
 
 

@@ -1,0 +1,77 @@
+"""The named methods ("ns", "ace-pool", "ace-kbgan-step", ...): one registry for the CLI, the experiments and
+the benchmarks. A method is a label and settings: its game's (word.GameConfig or s2net.S2NetConfig) and its
+run's (embeddings.WordConfig or s2net_run.S2NetRunConfig)."""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    label: str
+    game: dict = dataclasses.field(default_factory=dict)
+    run: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def settings(self) -> dict:
+        """Game and run settings in one flat dict (their field names never overlap)."""
+        return {**self.game, **self.run}
+
+
+# The cheap generators' entropy is over their draws (at most log n nats), so their targets sit below log n.
+POOL, KBGAN = dict(generator="pool", candidates=1024), dict(generator="kbgan", candidates=64, entropy_target=2.0)
+STEP = dict(reach="step")  # one window size per step: no step scores empty pair slots
+SHARED = dict(sampler="ns", shared_negatives=True)
+
+WORD = {
+    "ns": Method("skip-gram, negative sampling (λ=1)", dict(sampler="ns")),
+    "nce": Method("skip-gram, NCE", dict(sampler="nce")),
+    "adv": Method("skip-gram, ADV only (λ=0)", dict(sampler="adv")),
+    "ace": Method("skip-gram, ACE (λ=0.5)", dict(sampler="ace")),
+    "self-adv": Method("skip-gram, self-adversarial NS", dict(sampler="self-adv")),
+    "softmax": Method("skip-gram, full softmax", dict(sampler="softmax")),
+    "hs": Method("skip-gram, hierarchical softmax", dict(sampler="hs")),
+    "ns-shared": Method("skip-gram, negative sampling, negatives shared by a centre's contexts", SHARED),
+    "ns-shared-step": Method("skip-gram, negative sampling, negatives shared by a centre's contexts, one reach per step",
+                             SHARED, STEP),
+    "ace-pool": Method("skip-gram, ACE, pool generator (1024 shared draws)", dict(sampler="ace", **POOL)),
+    "ace-kbgan": Method("skip-gram, ACE, KBGAN-style generator (64 draws per query, H target 2)",
+                        dict(sampler="ace", **KBGAN)),
+    "ace-pool-step": Method("skip-gram, ACE, pool generator, one reach per step", dict(sampler="ace", **POOL), STEP),
+    "ace-kbgan-step": Method("skip-gram, ACE, KBGAN-style generator, one reach per step", dict(sampler="ace", **KBGAN),
+                             STEP),
+}
+
+S2NET = {
+    "gold": Method("S2Net, gold preferences only (the paper's)", dict(sampler="none")),
+    "uniform": Method("S2Net + uniform negatives", dict(sampler="uniform")),
+    "in-batch": Method("S2Net + in-batch negatives", dict(sampler="in-batch")),
+    "self-adv": Method("S2Net + self-adversarial weighting", dict(sampler="self-adv")),
+    "ace": Method("S2Net + ACE (λ=0.5)", dict(sampler="ace")),
+}
+
+
+def word_config(method: str, **fields):
+    """An embeddings.WordConfig for a named method: the method's settings, then `fields` (WordConfig's and
+    word.GameConfig's, flat) over them."""
+    from ace_jax.embeddings import WordConfig
+    from ace_jax.families.word import GameConfig
+
+    settings = {**lookup(WORD, method).settings, **fields}
+    game_names = {f.name for f in dataclasses.fields(GameConfig)}
+    game = {name: settings.pop(name) for name in list(settings) if name in game_names}
+    return WordConfig(**settings, game=GameConfig(**game))
+
+
+def s2net_config(method: str, **fields):
+    """An s2net_run.S2NetRunConfig for a named method, `fields` (flat) over its settings."""
+    from ace_jax.s2net_run import make_config
+
+    return make_config(**{**lookup(S2NET, method).settings, **fields})
+
+
+def lookup(registry, method: str) -> Method:
+    from ace_jax.errors import SettingError
+
+    if method not in registry:
+        raise SettingError("method", method, "{name}: unknown method {value!r}; choose from " + ", ".join(registry))
+    return registry[method]

@@ -1,0 +1,317 @@
+"""One training loop for every family: run folders, resume, metrics.jsonl, the progress line, periodic
+checkpoints, Ctrl-C and SIGTERM, and outputs that are whole or absent.
+
+A family's run (embeddings.WordJob, s2net_run.S2NetJob) is a `Job`: how to start, advance, evaluate and
+finish. `train` does the rest, the same way for all of them.
+"""
+
+import contextlib
+import dataclasses
+import json
+import math
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import jax
+
+from ace_jax import io
+from ace_jax.errors import AceJaxError, Interrupted, SettingError
+
+SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # io.atomic_write's temporary files
+
+
+class Job(Protocol):
+    """What a family's run gives the loop. Steps are counted on the host, from 0."""
+
+    family: str  # saved in config.json, so a run is never resumed as another family's
+    config: Any  # a frozen dataclass with to_json()
+    extendable: tuple[str, ...]  # config fields a resumed run may change (S2Net's steps: train longer)
+    total_steps: int  # sys.maxsize where another budget decides (`spent`)
+    log_every: int  # steps between train records (and progress updates)
+    eval_every: int  # steps between evaluation records; 0: at the end only
+    checkpoint_every: int  # steps between checkpoints; 0: at the end, and when stopped, only
+    final_file: str  # written last by `finish`: its presence marks a finished run
+    words_per_step: float | None  # corpus words a step covers, for the progress line's words/s
+
+    def start(self, out: Path) -> None: ...  # writes what a new run folder holds besides config.json
+    def initial_state(self) -> Any: ...  # on the host: the template checkpoints are read into
+    def place(self, state) -> Any: ...  # host state -> device state
+    def fetch(self, state) -> Any: ...  # device state -> host state (every process takes part)
+    def advance(self, state, step: int, steps: int) -> tuple[Any, dict]: ...  # `steps` steps from `step`
+    def spent(self, state) -> bool: ...  # whether a budget other than steps is used up
+    def status(self, state) -> dict: ...  # host numbers for the train record (total pairs, ...)
+    def progress(self, status: dict, scores: dict) -> list[str]: ...  # the family's parts of the progress line
+    def evaluate(self, state) -> dict: ...  # scores recorded along training ({} on processes other than 0)
+    def finish(self, state, out: Path, writer: bool) -> dict: ...  # the final outputs; returns the final scores
+
+
+def load_config(folder: str | Path, family: str, from_json, field: str = "out") -> Any:
+    """The saved config of the run in `folder`, or one clear error naming `field` (the setting that gave the
+    folder): no run there, config.json missing or damaged, or a run of another family."""
+    folder = Path(folder)
+    path = folder / "config.json"
+    if not folder.is_dir():
+        raise SettingError(field, str(folder), "{name} {value} is not a run folder")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except FileNotFoundError:
+        raise SettingError(field, str(folder), "{name} {value} is not a run folder: it has no config.json") from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise SettingError(field, str(folder), f"{{name}} {{value}}: {path.name} is damaged ({error})") from None
+    saved = data.pop("family", None) or ("word" if "corpus" in data else "s2net" if "data" in data else "unknown")
+    if saved != family:
+        raise SettingError(field, str(folder), f"{{name}} {{value}} holds a {saved} run, not a {family} one")
+    try:
+        return from_json(data)
+    except (TypeError, KeyError, ValueError) as error:
+        raise SettingError(field, str(folder), f"{{name}} {{value}}: {path.name} is damaged ({error})") from None
+
+
+def leaf_fields(config, prefix: str = "") -> dict:
+    """A config's fields, nested configs flattened: {field name: value}."""
+    fields = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        fields.update(leaf_fields(value) if dataclasses.is_dataclass(value) else {f.name: value})
+    return fields
+
+
+def check_same_settings(saved, given, extendable: tuple[str, ...], out: Path) -> None:
+    """A resumed run trains with the settings it started with: any other value is an error naming it."""
+    saved_fields, given_fields = leaf_fields(saved), leaf_fields(given)
+    for name, value in given_fields.items():
+        if name not in extendable and value != saved_fields[name]:
+            raise SettingError(name, value, f"{{name}} {{value!r}} differs from the run in {out}, which has "
+                                            f"{saved_fields[name]!r}; resume with its settings, or choose another --out")
+
+
+def check_folder(out: str | Path, family: str, from_json, config, resume: bool, extendable: tuple[str, ...] = ()):
+    """The checks of `train` that need no job, for a family to make before its job reads any data: a new run's
+    folder is absent or empty; a resumed run is there, of this family, with a checkpoint and the same settings."""
+    out = Path(out)
+    if resume:
+        check_same_settings(load_config(out, family, from_json), config, extendable, out)
+        if not (out / "checkpoint.msgpack").exists():
+            raise SettingError("out", str(out), "nothing to resume: {name} {value} has no checkpoint")
+    elif jax.process_index() == 0 and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        open_folder(out)  # raises the error that applies
+
+
+def open_folder(out: Path) -> bool:
+    """Makes the run folder of a new run; returns whether this call created it. An existing file, a folder
+    that is not empty, or a parent that cannot be created is one clear error."""
+    if out.exists() and not out.is_dir():
+        raise SettingError("out", str(out), "{name} {value} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise SettingError("out", str(out), "{name} {value} already exists and is not empty; pass --resume to "
+                                            "continue it or choose another folder")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SettingError("out", str(out), f"cannot create {{name}} {{value}}: {error.strerror}") from None
+    return created
+
+
+def write_config(out: Path, job: Job) -> None:
+    with io.atomic_write(out / "config.json") as f:
+        json.dump({"family": job.family, **job.config.to_json()}, f, indent=2)
+
+
+def remove_temporaries(out: Path) -> None:
+    """Temporary files a killed run left behind (io.atomic_write renames them into place when it finishes)."""
+    for path in out.iterdir():
+        if TEMPORARY.match(path.name):
+            path.unlink(missing_ok=True)
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """On resume, forget records written after the checkpoint, which the resumed run will write again."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line and json.loads(line)["step"] <= last_step]
+    with io.atomic_write(path) as f:
+        f.write("".join(line + "\n" for line in kept))
+
+
+def finite_or_null(record: dict) -> dict:
+    """JSON has no NaN: non-finite numbers become null (nested dicts too)."""
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
+    return clean(record)
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(finite_or_null(record), allow_nan=False) + "\n")
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """Ctrl-C (SIGINT) and SIGTERM set an event the loop reads between steps, so the state it saves is never
+    half-donated; the event's `signum` says which arrived."""
+    event = threading.Event()
+    event.signum = None
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def request(signum, frame):
+        event.signum = signum
+        event.set()
+
+    previous = {signum: signal.signal(signum, request) for signum in SIGNAL_NAMES}
+    try:
+        yield event
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class ProgressLine:
+    """gensim/fastText-style progress on stderr: one updating line on a terminal, plain lines in a log file."""
+
+    def __init__(self, job: Job, stream=None):
+        self.job, self.stream = job, stream or sys.stderr
+        self.terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start_step = self.start_time = None
+        self.open = False
+
+    def update(self, step: int, metrics: dict, status: dict, scores: dict) -> None:
+        if self.start_step is None:  # the first update only starts the clock (it includes compilation)
+            self.start_step, self.start_time = step, time.perf_counter()
+        rate = (step - self.start_step) / max(time.perf_counter() - self.start_time, 1e-9)
+        total = "" if self.job.total_steps == sys.maxsize else f"/{self.job.total_steps}"
+        parts = [f"step {step}{total}"]
+        if rate > 0:
+            words = self.job.words_per_step
+            parts.append(f"{rate * words / 1e3:.1f}k words/s" if words else f"{rate:.1f} steps/s")
+        parts += [f"loss {metrics['loss']:.4f}", *self.job.progress(status, scores)]
+        if "gen_entropy" in metrics:
+            parts.append(f"gen H {metrics['gen_entropy']:.2f}")
+        if rate > 0 and self.job.total_steps < sys.maxsize:
+            parts.append(f"ETA {format_duration((self.job.total_steps - step) / rate)}")
+        line = " | ".join(parts)
+        print("\r" + line if self.terminal else line, end="" if self.terminal else "\n", file=self.stream, flush=True)
+        self.open = self.terminal
+
+    def close(self) -> None:
+        if self.open:
+            print(file=self.stream, flush=True)
+            self.open = False
+
+
+def next_boundary(step: int, job: Job, stop_at_step: int | None) -> int:
+    """How many steps to advance before the loop must act: log, evaluate, checkpoint, stop or end."""
+    ends = [job.total_steps, step + job.log_every - step % job.log_every]
+    ends += [step + every - step % every for every in (job.eval_every, job.checkpoint_every) if every]
+    if stop_at_step is not None:
+        ends.append(max(stop_at_step, step + 1))
+    return min(ends) - step
+
+
+def train(job: Job, out: str | Path, *, resume: bool = False, progress: bool = True,
+          stop_at_step: int | None = None) -> dict:
+    """Trains `job` into the run folder `out`; returns the final scores (those of job.final_file).
+
+    A new run needs `out` absent or empty, and writes config.json first. resume=True continues from the
+    checkpoint with the saved settings (`job.config` must equal them but for job.extendable), and gives the
+    same result as an unbroken run; on a finished run it returns the saved scores and writes nothing.
+    stop_at_step (or Ctrl-C, or SIGTERM) saves a checkpoint and stops: {} for stop_at_step, Interrupted
+    (exit status 128 + the signal) otherwise. A run that fails before its first checkpoint leaves no folder it
+    created. In a multi-host run every process trains and only process 0 writes.
+    """
+    out = Path(out)
+    writer = jax.process_index() == 0
+    checkpoint_path, metrics_path = out / "checkpoint.msgpack", out / "metrics.jsonl"
+    created = False
+    if resume:
+        check_folder(out, job.family, type(job.config).from_json, job.config, True, job.extendable)
+        state = io.load_checkpoint(checkpoint_path, job.initial_state())
+        if writer:
+            remove_temporaries(out)
+            write_config(out, job)  # an extended run (job.extendable) records its new settings
+        if (out / job.final_file).exists() and (int(state.step) >= job.total_steps or job.spent(state)):
+            return json.loads((out / job.final_file).read_text(encoding="utf-8"))  # finished: nothing to add
+        if writer:
+            truncate_metrics(metrics_path, int(state.step))
+    else:
+        state = job.initial_state()
+        if writer:
+            created = open_folder(out)
+            write_config(out, job)
+            job.start(out)
+    state = job.place(state)
+
+    def checkpoint():
+        host_state = job.fetch(state)  # every process takes part when shards live on other hosts
+        if writer:
+            io.save_checkpoint(checkpoint_path, host_state)
+
+    def record(entry):
+        if writer:
+            append_jsonl(metrics_path, entry)
+
+    line = ProgressLine(job) if progress and writer else None
+    step, scores, evaluated = int(state.step), {}, None
+    spent = False  # a budget other than steps, read from the device at log steps only (no host sync per step)
+    try:
+        with stop_requests() as stop:
+            while step < job.total_steps and not spent:
+                if stop.is_set():
+                    checkpoint()
+                    name = SIGNAL_NAMES.get(stop.signum, f"signal {stop.signum}")
+                    raise Interrupted(f"stopped by {name} at step {step}; the checkpoint is saved, continue with "
+                                      "--resume", stop.signum)
+                if stop_at_step is not None and step >= stop_at_step:
+                    checkpoint()
+                    return {}
+                advance = next_boundary(step, job, stop_at_step)
+                state, metrics = job.advance(state, step, advance)
+                step += advance
+                if step % job.log_every == 0 or step == job.total_steps:
+                    host = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    if not math.isfinite(host["loss"]):
+                        raise AceJaxError(f"the loss became {host['loss']} at step {step}; lower the learning rate "
+                                          "(the run folder keeps the last checkpoint)")
+                    status = job.status(state)
+                    spent = job.spent(state)
+                    record({"step": step, "kind": "train", **status, **host})
+                    if line:
+                        line.update(step, host, status, scores)
+                if job.eval_every and step % job.eval_every == 0:
+                    scores, evaluated = job.evaluate(state), step
+                    if scores:
+                        record({"step": step, "kind": "eval", **scores})
+                if job.checkpoint_every and step % job.checkpoint_every == 0:
+                    checkpoint()
+    except BaseException:
+        if created and not checkpoint_path.exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        if line:
+            line.close()
+    checkpoint()
+    if evaluated != step:
+        scores = job.evaluate(state)
+        if scores:
+            record({"step": step, "kind": "eval", **scores})
+    return job.finish(state, out, writer)
