@@ -39,7 +39,8 @@ def flag_names(parser: argparse.ArgumentParser) -> dict:
     """dest -> the flag a user types for it (the first long option), for messages and explicit-flag detection."""
     names = {a.dest: next((o for o in a.option_strings if o.startswith("--")), a.option_strings[0])
              for a in parser._actions if a.option_strings}
-    return {**names, **{field: flag for field, flag in SPECIAL_FLAGS.items() if flag.lstrip("-").replace("-", "_") in names}}
+    specials = {field: flag for field, flag in SPECIAL_FLAGS.items() if flag.lstrip("-").replace("-", "_") in names}
+    return {**names, **specials}
 
 
 def explicit_dests(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
@@ -77,7 +78,8 @@ def add_train_parser(commands) -> None:
     p.add_argument("--max-vocab", type=int, default=None, help="keep at most this many most frequent words")
     p.add_argument("--max-tokens", type=int, default=None, help="use only the first N tokens of the corpus")
     p.add_argument("--no-normalize", action="store_true",
-                   help="split on whitespace only (otherwise text8-style: lower case, digits spelled out, letters only)")
+                   help="split on whitespace only (otherwise text8-style: lower case, digits spelled out, "
+                        "letters only)")
     p.add_argument("--sample", type=float, default=1e-3, help="subsampling threshold t (word2vec's -sample)")
     p.add_argument("--lr", dest="learning_rate", type=float, default=None,
                    help="start learning rate (None: 0.025 skip-gram, 0.05 CBOW); decays linearly as in word2vec")
@@ -399,7 +401,8 @@ def run_s2net_similar(args, parser) -> int:
     if args.top < 1:
         raise SettingError("top", args.top, "{name} must be at least 1, not {value}")
     model, config = s2net_run.TextModel.load(args.run), s2net_run.load_config(args.run)
-    for score, text in s2net_run.most_similar(model, args.text, s2net_run.search_texts(args.data or config.data), args.top):
+    texts = s2net_run.search_texts(args.data or config.data)
+    for score, text in s2net_run.most_similar(model, args.text, texts, args.top):
         print(f"{score:.4f}  {text}")
     return 0
 

@@ -65,8 +65,10 @@ def available() -> bool:
         try:
             library = ctypes.cdll.LoadLibrary(str(build()))
         except (OSError, subprocess.CalledProcessError) as error:
-            detail = error.stderr.strip().splitlines()[-1:] if isinstance(error, subprocess.CalledProcessError) else [str(error)]
-            warnings.warn(f"the fused CPU kernel could not be built ({' '.join(detail)}); using the XLA path")
+            built = isinstance(error, subprocess.CalledProcessError)
+            detail = error.stderr.strip().splitlines()[-1:] if built else [str(error)]
+            warnings.warn(f"the fused CPU kernel could not be built ({' '.join(detail)}); using the XLA path",
+                          stacklevel=2)
             return False
         jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.AceSgnsUpdate), platform="cpu")
     return True

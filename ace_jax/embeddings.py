@@ -6,7 +6,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +40,7 @@ class WordConfig:
     pairs: int | None = None  # a budget of positive pairs instead of epochs
     learning_rate: float | None = None  # None: 0.025 skip-gram, 0.05 CBOW (word2vec.c)
     min_learning_rate: float = 1e-4  # as a fraction of the start, word2vec.c's floor
-    optimizer: str = "sgd"  # sgd | adagrad | adam (lazy: per-row state, only touched rows move); the rate decays for all
+    optimizer: str = "sgd"  # sgd | adagrad | adam (lazy: per-row state, only touched rows move); the rate decays
     row_clip: float = 0.0  # L2 norm each row's gradient, summed over a step, is clipped to (0: off); clip_rows
     reach: str = "centre"  # centre: each centre draws its window b ~ U{1..window} (word2vec); step: one b per step
     chunk: int = 512  # tokens per step after subsampling; larger batches sum more gradients into hot rows and lose ρ
@@ -73,15 +73,18 @@ class WordConfig:
              "{name} must lie in (0, 1] (a fraction of the start), not {value}"),
             (self.gen_learning_rate > 0, "gen_learning_rate", self.gen_learning_rate, positive),
             (self.chunk >= 2 * self.window + 1, "chunk", self.chunk,
-             "{name} must hold at least one full window (2 · window + 1 = " + f"{2 * self.window + 1}" + "), not {value}"),
-            (self.gen_bias in ("noise", "zero"), "gen_bias", self.gen_bias, "{name} must be noise or zero, not {value!r}"),
+             "{name} must hold at least one full window (2 · window + 1 = " + str(2 * self.window + 1)
+             + "), not {value}"),
+            (self.gen_bias in ("noise", "zero"), "gen_bias", self.gen_bias,
+             "{name} must be noise or zero, not {value!r}"),
             (self.sample >= 0, "sample", self.sample, "{name} must be at least 0, not {value}"),
             (self.row_clip >= 0, "row_clip", self.row_clip, "{name} must be at least 0 (0: off), not {value}"),
             (self.reach in ("centre", "step"), "reach", self.reach, "{name} must be centre or step, not {value!r}"),
             (self.optimizer in ("sgd", "adagrad", "adam"), "optimizer", self.optimizer,
              "{name} must be sgd, adagrad or adam, not {value!r}"),
             (self.log_every >= 1, "log_every", self.log_every, "{name} must be at least 1, not {value}"),
-            (self.eval_every >= 0, "eval_every", self.eval_every, "{name} must be at least 0 (0: at the end), not {value}"),
+            (self.eval_every >= 0, "eval_every", self.eval_every,
+             "{name} must be at least 0 (0: at the end), not {value}"),
             (self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every,
              "{name} must be at least 0 (0: at the end), not {value}"),
             (not (self.game.shared_negatives and self.model == "cbow"), "shared_negatives", True,
@@ -211,7 +214,8 @@ def word_train_step(state, stream, noise, huffman, *, config: WordConfig, total_
     # One reach b ~ U{1..W} for all the step's centres, so each branch has exactly 2b context slots: no
     # step scores the empty slots that per-centre draws leave (2/5 of them at W = 5). Each centre still
     # sees b ~ U{1..W}; only the centres of one step now share it.
-    reach = 1 + noise_lib.uniform_ints(jax.random.fold_in(jax.random.fold_in(stream.key, 2), state.step), (), config.window)
+    k_reach = jax.random.fold_in(jax.random.fold_in(stream.key, 2), state.step)
+    reach = 1 + noise_lib.uniform_ints(k_reach, (), config.window)
     branches = [functools.partial(play, window=b, fixed_reach=True) for b in range(1, config.window + 1)]
     return jax.lax.switch(reach - 1, branches, state, stream, noise, huffman)
 
@@ -240,7 +244,8 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
     them split each embedding table by rows (the rest split the batch)."""
     mesh = parallel.make_mesh(devices, row_shards)
     if config.chunk % mesh.shape["data"]:
-        raise AceJaxError(f"chunk ({config.chunk}) must be a multiple of the data-parallel devices ({mesh.shape['data']})")
+        raise SettingError("chunk", config.chunk, "{name} {value} must be a multiple of the data-parallel devices ("
+                           + str(mesh.shape["data"]) + ")")
     options = CorpusOptions(min_count=config.min_count, max_vocab=config.max_vocab, normalize=config.normalize,
                             max_tokens=config.max_tokens)
     corpus = load_corpus(config.corpus, options)
@@ -285,8 +290,8 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
         total_steps = sys.maxsize  # the pair budget decides; the loop stops once it is spent
     state = jax.device_get(state)
     shardings = parallel.state_shardings(parallel.pad_tables(state, row_shards), mesh)
-    step_fn = jax.jit(functools.partial(word_train_step, config=config, total_steps=min(total_steps, 2**31 - 1), mesh=mesh,
-                                        game_step=game_step),
+    step_fn = jax.jit(functools.partial(word_train_step, config=config, total_steps=min(total_steps, 2**31 - 1),
+                                        mesh=mesh, game_step=game_step),
                       donate_argnums=0, out_shardings=(shardings, parallel.replicated(mesh)))
     return Setup(corpus, epochs, noise, tables, total_steps, step_fn, state, mesh, row_shards)
 
@@ -335,7 +340,8 @@ class WordJob:
         for name in (*config.eval_sets, *config.final_sets, *(("analogy",) if config.analogy else ())):
             resolve(name)  # a missing evaluation file is reported now, not after training
         self.total_steps, self.words_per_step = self.setup.total_steps, self.setup.raw_words_per_step
-        self.log_every, self.eval_every, self.checkpoint_every = config.log_every, config.eval_every, config.checkpoint_every
+        self.log_every, self.eval_every = config.log_every, config.eval_every
+        self.checkpoint_every = config.checkpoint_every
         self.words = self.setup.corpus.vocab.words
         self.writer = jax.process_index() == 0
 

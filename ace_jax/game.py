@@ -47,7 +47,8 @@ def create_state(key: jax.Array, params: Any, tx, gen_params: Any = None, gen_tx
     opt_state = tx.init(params)
     if isinstance(tx, sparse_optim.RowOptimizer):
         if not sparse_updates:
-            raise ValueError("a sparse_optim row optimiser needs sparse_updates=True; use its optax twin for dense updates")
+            raise ValueError("a sparse_optim row optimiser needs sparse_updates=True; use its optax twin for dense "
+                             "updates")
     elif sparse_updates and any(jnp.ndim(leaf) > 0 for leaf in jax.tree_util.tree_leaves(opt_state)):
         raise ValueError("sparse updates need an optimiser without per-parameter state (e.g. optax.sgd) or a "
                          "sparse_optim row optimiser (adagrad, adam); or set sparse_updates=False")

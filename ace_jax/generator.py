@@ -5,7 +5,8 @@ chooses among, and their VJP for its update.
 """
 
 import dataclasses
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +40,8 @@ def logits(params: dict, queries: jax.Array, matmul_dtype=jnp.float32) -> jax.Ar
 
 def candidate_rows(params: dict, queries: jax.Array, draws: jax.Array) -> dict:
     """The rows the candidate generators read: the queries' a rows, and b, c at the draws."""
-    return {"query": params["query"][jnp.maximum(queries, 0)], "cand": params["cand"][draws], "bias": params["bias"][draws]}
+    return {"query": params["query"][jnp.maximum(queries, 0)], "cand": params["cand"][draws],
+            "bias": params["bias"][draws]}
 
 
 def candidate_logits(rows: dict, query_mask: jax.Array, log_q: jax.Array) -> jax.Array:

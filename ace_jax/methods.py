@@ -31,8 +31,8 @@ WORD = {
     "softmax": Method("skip-gram, full softmax", dict(sampler="softmax")),
     "hs": Method("skip-gram, hierarchical softmax", dict(sampler="hs")),
     "ns-shared": Method("skip-gram, negative sampling, negatives shared by a centre's contexts", SHARED),
-    "ns-shared-step": Method("skip-gram, negative sampling, negatives shared by a centre's contexts, one reach per step",
-                             SHARED, STEP),
+    "ns-shared-step": Method(
+        "skip-gram, negative sampling, negatives shared by a centre's contexts, one reach per step", SHARED, STEP),
     "ace-pool": Method("skip-gram, ACE, pool generator (1024 shared draws)", dict(sampler="ace", **POOL)),
     "ace-kbgan": Method("skip-gram, ACE, KBGAN-style generator (64 draws per query, H target 2)",
                         dict(sampler="ace", **KBGAN)),

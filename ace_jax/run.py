@@ -91,7 +91,8 @@ def check_same_settings(saved, given, extendable: tuple[str, ...], out: Path) ->
     for name, value in given_fields.items():
         if name not in extendable and value != saved_fields[name]:
             raise SettingError(name, value, f"{{name}} {{value!r}} differs from the run in {out}, which has "
-                                            f"{saved_fields[name]!r}; resume with its settings, or choose another --out")
+                                            f"{saved_fields[name]!r}; resume with its settings, or choose another "
+                                            "--out")
 
 
 def check_folder(out: str | Path, family: str, from_json, config, resume: bool, extendable: tuple[str, ...] = ()):
@@ -138,7 +139,8 @@ def truncate_metrics(path: Path, last_step: int) -> None:
     """On resume, forget records written after the checkpoint, which the resumed run will write again."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line and json.loads(line)["step"] <= last_step]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line and json.loads(line)["step"] <= last_step]
     with io.atomic_write(path) as f:
         f.write("".join(line + "\n" for line in kept))
 

@@ -1,4 +1,4 @@
-"""S2Net end to end: sentence pairs -> term vectors -> training on the device -> correlation and retrieval, run folder."""
+"""S2Net end to end: sentence pairs -> term vectors -> training on the device -> correlation and retrieval."""
 
 import dataclasses
 import functools
@@ -182,7 +182,8 @@ def evaluate(model: TextModel, pairs: pairs_lib.SentencePairs, threshold: float 
     return {**scores, **pairs_lib.retrieval_metrics(sim, task.query, task.partner)}
 
 
-def eval_sets(data: str, test_data: str | None = None, *, split: str | None = None) -> dict[str, pairs_lib.SentencePairs]:
+def eval_sets(data: str, test_data: str | None = None, *,
+              split: str | None = None) -> dict[str, pairs_lib.SentencePairs]:
     """name -> pairs to evaluate on: a named dataset's dev/trial and test splits (or just `split`), or TSV files."""
     if data in EVAL_SPLITS:
         splits = (split,) if split else EVAL_SPLITS[data]
@@ -199,7 +200,8 @@ def search_texts(data: str) -> tuple[str, ...]:
 
 
 def most_similar(model: TextModel, text: str, texts: tuple[str, ...], top: int = 10) -> list[tuple[float, str]]:
-    """The `top` texts with the highest cosine to `text`, best first (ties in the order of `texts`), the text itself excluded."""
+    """The `top` texts with the highest cosine to `text`, best first (ties in the order of `texts`), the text
+    itself excluded."""
     if model.term_vectors([text]).nnz == 0:
         raise AceJaxError(f"no word of {text!r} is in the model's vocabulary")
     query = _unit_rows(model.vectors([text]))
@@ -245,7 +247,8 @@ def build(config: S2NetRunConfig) -> Setup:
     task = pairs_lib.paraphrase_queries(train, config.paraphrase_threshold)
     if config.game.sampler != "none" and len(task.query) == 0:
         raise AceJaxError(f"{config.data}: no training pair scores ≥ {config.paraphrase_threshold:g}, so there are "
-                          "no paraphrase queries to mine negatives for; lower the paraphrase threshold or use sampler none")
+                          "no paraphrase queries to mine negatives for; lower the paraphrase threshold or use "
+                          "sampler none")
     index = {text: i for i, text in enumerate(task.sentences)}
     pair_text = np.array([[index[a], index[b]] for a, b in zip(train.text1, train.text2)], np.int32)
     low, high = gold_scale(config, train)

@@ -1,6 +1,7 @@
 """Row-sparse optimisers: SGD, Adagrad and lazy Adam that read and write only the rows a step touched."""
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Skip-gram and CBOW examples made on the device from the encoded corpus: subsampling, dynamic windows, static shapes."""
+"""Skip-gram and CBOW examples made on the device from the encoded corpus: subsampling, dynamic windows."""
 
 import flax.struct
 import jax

@@ -28,25 +28,13 @@ import time
 import jax
 import numpy as np
 
+from ace_jax import methods
 from ace_jax.data.corpus import CorpusOptions, load_corpus
-from ace_jax.embeddings import WordConfig, build, input_vectors
+from ace_jax.embeddings import build, input_vectors
 from ace_jax.evaluate.similarity import evaluate_all
 from ace_jax.io import atomic_write
-from ace_jax.families.word import GameConfig
 
 QUALITY_SETS = ("ws353", "rw")
-SAMPLERS = {  # name -> (GameConfig settings, WordConfig settings); the ACE variants differ in how g(y|x) is computed
-    "ns": (dict(sampler="ns"), {}),
-    "ns-shared": (dict(sampler="ns", shared_negatives=True), {}),
-    "ns-shared-step": (dict(sampler="ns", shared_negatives=True), dict(reach="step")),
-    "ace": (dict(sampler="ace"), {}),
-    "ace-pool": (dict(sampler="ace", generator="pool", candidates=1024), {}),
-    "ace-kbgan": (dict(sampler="ace", generator="kbgan", candidates=64, entropy_target=2.0), {}),
-    "ace-pool-step": (dict(sampler="ace", generator="pool", candidates=1024), dict(reach="step")),
-    "ace-kbgan-step": (dict(sampler="ace", generator="kbgan", candidates=64, entropy_target=2.0), dict(reach="step")),
-}
-
-
 def peak_host_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
@@ -61,10 +49,9 @@ class Ours:
     of its epoch for ρ."""
 
     def __init__(self, args, dim: int, sampler: str, row_clip: float, chunk: int, learning_rate: float):
-        game, word = SAMPLERS[sampler]
-        config = WordConfig(corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim,
-                            window=5, game=GameConfig(negatives=5, kernel=args.kernel, **game), chunk=chunk,
-                            row_clip=row_clip, learning_rate=learning_rate, seed=0, **word)
+        config = methods.word_config(sampler, corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab,
+                                     dim=dim, window=5, negatives=5, kernel=args.kernel, chunk=chunk, row_clip=row_clip,
+                                     learning_rate=learning_rate, seed=0)
         self.sampler, self.dim, self.row_clip, self.chunk, self.lr = sampler, dim, row_clip, chunk, learning_rate
         self.setup = build(config)
         self.state = self.setup.place(self.setup.initial_state)
@@ -151,7 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-tokens", type=int, default=1_000_000, help="0: the whole corpus")
     p.add_argument("--max-vocab", type=int, default=0, help="0: every word above min_count 5")
     p.add_argument("--dims", default="100,300", type=numbers(int))
-    p.add_argument("--samplers", default="ns,ace", help=", ".join(SAMPLERS))
+    p.add_argument("--samplers", default="ns,ace", help="named methods (ace_jax.methods): " + ", ".join(methods.WORD))
     p.add_argument("--chunk", default="512", type=numbers(int),
                    help="WordConfig.chunk (kept tokens per step), comma-separated: every setting runs with each")
     p.add_argument("--repeats", type=int, default=5)
@@ -165,9 +152,9 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the rows to this file")
     args = p.parse_args(argv)
     args.max_tokens, args.max_vocab = args.max_tokens or None, args.max_vocab or None
-    unknown = [name for name in args.samplers.split(",") if name not in SAMPLERS]
+    unknown = [name for name in args.samplers.split(",") if name not in methods.WORD]
     if unknown:
-        p.error(f"unknown sampler {unknown[0]!r}; choose from {', '.join(SAMPLERS)}")
+        p.error(f"unknown sampler {unknown[0]!r}; choose from {', '.join(methods.WORD)}")
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         p.error(f"the folder of --json {args.json} does not exist")
     rows = []
@@ -192,7 +179,9 @@ def main(argv=None) -> int:
           "| compile s | host peak MiB | device peak MiB | ws353 | rw |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        fmt = lambda key, spec: format(r[key], spec) if r.get(key) is not None else "–"
+        def fmt(key, spec, r=r):
+            return format(r[key], spec) if r.get(key) is not None else "–"
+
         print(f"| {r['tool']} | {r['sampler']} | {r['dim']} | {fmt('chunk', 'd')} | {fmt('lr', 'g')} | "
               f"{fmt('row_clip', 'g')} | {r['words_per_s']:,.0f} | {fmt('ratio_to_gensim', '.3f')} | "
               f"{fmt('pairs_per_s', ',.0f')} | {fmt('negatives_per_s', ',.0f')} | {fmt('compile_s', '.1f')} | "

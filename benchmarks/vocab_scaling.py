@@ -22,8 +22,8 @@ import time
 import jax
 import numpy as np
 
+from ace_jax import methods
 from ace_jax.embeddings import WordConfig, build
-from ace_jax.families.word import GameConfig
 
 
 def zipf_corpus(path: str, vocab_size: int, tokens: int, each: int, seed: int = 0) -> None:
@@ -121,17 +121,11 @@ def main(argv=None) -> int:
     print("| tool | sampler | V | chunk (tokens/step) | ms/step | step time, ratio to the smallest V | words/s "
           "| time per word, ratio to the smallest V |")
     print("|---|---|---|---|---|---|---|---|")
-    settings = {  # name -> (GameConfig settings, WordConfig settings)
-        "ns": (dict(sampler="ns"), {}),
-        "ns-shared-step": (dict(sampler="ns", shared_negatives=True), dict(reach="step")),
-        "ace": (dict(sampler="ace"), {}),
-        "ace-pool": (dict(sampler="ace", generator="pool", candidates=1024), {}),
-    }
     vocab_sizes = {"ns": args.vocab_sizes, "ns-shared-step": args.vocab_sizes, "ace": args.ace_vocab_sizes,
                    "ace-pool": args.pool_vocab_sizes}
     for sampler in args.samplers.split(","):
-        if sampler not in settings:
-            p.error(f"unknown sampler {sampler!r}; choose from {', '.join(settings)}")
+        if sampler not in vocab_sizes:
+            p.error(f"unknown sampler {sampler!r}; choose from {', '.join(vocab_sizes)}")
         sizes = vocab_sizes[sampler]
         sizes = [int(v) for v in sizes.split(",")]
         configs = []
@@ -140,9 +134,8 @@ def main(argv=None) -> int:
             if not os.path.exists(path):
                 zipf_corpus(path, vocab_size, args.tokens, args.each)
             # Words are "w123": text8 normalisation would spell out the digits and leave 11 words.
-            game, word = settings[sampler]
-            configs.append(WordConfig(corpus=path, dim=args.dim, chunk=args.chunk, game=GameConfig(**game),
-                                      normalize=False, min_count=args.each, **word))
+            configs.append(methods.word_config(sampler, corpus=path, dim=args.dim, chunk=args.chunk, normalize=False,
+                                               min_count=args.each))
         timings = interleaved_step_seconds(configs, args.steps, args.repeats)
         first_words_per_s = timings[0][1] / timings[0][0]
         for vocab_size, (seconds, words) in zip(sizes, timings):
@@ -159,8 +152,8 @@ def main(argv=None) -> int:
     path = os.path.join(args.workdir, f"zipf-100000-{args.tokens}-{args.each}.txt")
     if chunks and not os.path.exists(path):
         zipf_corpus(path, 100_000, args.tokens, args.each)
-    configs = [WordConfig(corpus=path, dim=args.dim, chunk=chunk, game=GameConfig(sampler="ns"), normalize=False,
-                          min_count=args.each) for chunk in chunks]
+    configs = [methods.word_config("ns", corpus=path, dim=args.dim, chunk=chunk, normalize=False, min_count=args.each)
+               for chunk in chunks]
     for chunk, (seconds, words) in zip(chunks, interleaved_step_seconds(configs, args.steps, args.repeats)):
         print(f"| ace_jax | ns | 100,000 | {chunk} | {seconds * 1e3:.2f} | – | {words / seconds:,.0f} | – |",
               flush=True)

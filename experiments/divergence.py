@@ -1,5 +1,5 @@
 """Whole-epoch runs over many seeds: does training diverge, and what ρ does it end at? One JSON line per
-seed (the largest logged loss, final WS-353 and RW ρ), then mean ± std over the seeds.
+seed (the largest logged loss, final WS-353 and RW ρ), then mean ± sample std over the seeds.
 
     python experiments/divergence.py --reach step --row-clip 50 --seeds 0-8
     python experiments/divergence.py --per-pair --seeds 5,6
@@ -16,11 +16,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from ace_jax.embeddings import WordConfig, train_word_embeddings
+from ace_jax import methods, stats
+from ace_jax.embeddings import train_word_embeddings
 from ace_jax.errors import AceJaxError
-from ace_jax.families.word import GameConfig
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -43,11 +41,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     rows = []
     for seed in args.seeds:
-        config = WordConfig(corpus=args.corpus, max_vocab=None, dim=100, window=5, reach=args.reach,
-                            row_clip=args.row_clip, learning_rate=args.lr,
-                            game=GameConfig(negatives=5, shared_negatives=not args.per_pair),
-                            chunk=args.chunk, seed=seed, final_sets=("ws353", "rw"), eval_sets=("ws353", "rw"),
-                            analogy=False, checkpoint_every=0)
+        config = methods.word_config("ns" if args.per_pair else "ns-shared", corpus=args.corpus, max_vocab=None,
+                                     dim=100, window=5, reach=args.reach, row_clip=args.row_clip, learning_rate=args.lr,
+                                     negatives=5, chunk=args.chunk, seed=seed, final_sets=("ws353", "rw"),
+                                     eval_sets=("ws353", "rw"), analogy=False, checkpoint_every=0)
         with tempfile.TemporaryDirectory() as tmp:
             final = train_word_embeddings(config, Path(tmp) / "run", progress=False)
             records = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -56,9 +53,7 @@ def main(argv=None) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     for name in ("ws353", "rw"):
-        values = np.array([r[name] for r in rows])
-        spread = f" ± {values.std(ddof=1):.3f}" if len(values) > 1 else ""
-        print(f"{name}: {values.mean():.3f}{spread} over {len(values)} seeds")
+        print(f"{name}: {stats.format_mean_std([r[name] for r in rows])} over {len(rows)} seeds ({stats.NOTE})")
     print(f"largest loss: {max(r['max_loss'] for r in rows)}")
     return 0
 

@@ -21,16 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ace_jax import io, s2net_run
+from ace_jax import io, methods, s2net_run, stats
 from ace_jax.errors import AceJaxError
 
-TRAINED = {  # name -> (label, S2NetConfig settings)
-    "gold": ("S2Net, gold preferences only (the paper's)", dict(sampler="none")),
-    "uniform": ("S2Net + uniform negatives", dict(sampler="uniform")),
-    "in-batch": ("S2Net + in-batch negatives", dict(sampler="in-batch")),
-    "self-adv": ("S2Net + self-adversarial weighting", dict(sampler="self-adv")),
-    "ace": ("S2Net + ACE (λ=0.5)", dict(sampler="ace")),
-}
+TRAINED = methods.S2NET
 FIXED = {"tfidf": "TF-IDF cosine (no training)", "lsi": "LSI (truncated SVD of the training TF-IDF)"}
 COLUMNS = ("spearman", "pearson", "top1", "mrr")
 
@@ -60,9 +54,9 @@ def parse_args(argv):
 
 
 def config_for(args, data: str, dim: int, method: str, seed: int) -> s2net_run.S2NetRunConfig:
-    game = TRAINED[method][1] if method in TRAINED else {}
-    return s2net_run.make_config(data=data, dim=dim, steps=args.steps, batch=args.batch, negatives=args.negatives,
-                                 seed=seed, init="lsi" if method == "lsi" else "random", log_every=500, **game)
+    return methods.s2net_config(method if method in TRAINED else "uniform", data=data, dim=dim, steps=args.steps,
+                                batch=args.batch, negatives=args.negatives, seed=seed,
+                                init="lsi" if method == "lsi" else "random", log_every=500)
 
 
 def run_trained(config: s2net_run.S2NetRunConfig, folder: Path) -> dict:
@@ -79,13 +73,9 @@ def run_fixed(config: s2net_run.S2NetRunConfig, method: str) -> dict:
     setup = s2net_run.build(config)
     start = time.perf_counter()
     model = setup.model if method == "tfidf" else s2net_run.model_of(setup, setup.initial_state)
-    scores = {name: s2net_run.evaluate(model, pairs, config.paraphrase_threshold) for name, pairs in setup.evals.items()}
+    threshold = config.paraphrase_threshold
+    scores = {name: s2net_run.evaluate(model, pairs, threshold) for name, pairs in setup.evals.items()}
     return {**scores, "steps": 0, "train_seconds": time.perf_counter() - start}
-
-
-def mean_std(values) -> str:
-    values = np.asarray(values, float)
-    return f"{values.mean():.3f} ± {values.std():.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
 def main(argv=None) -> int:
@@ -117,14 +107,18 @@ def main(argv=None) -> int:
         "",
         f"Command: `{command}`",
         f"Machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores, {platform.system()}, CPU only; "
-        f"date {datetime.date.today()}; seeds 0..{args.seeds - 1} for the trained rows (TF-IDF and LSI have no randomness).",
+        f"date {datetime.date.today()}; seeds 0..{args.seeds - 1} for the trained rows (TF-IDF and LSI have no "
+        "randomness).",
         f"Training: {args.steps} steps of Adam (step size 1e-3), each with {args.batch} gold preferences "
-        f"(pair b scored above pair w) and {args.batch} paraphrase queries (training pairs scoring ≥ 4, both directions) "
-        f"with {args.negatives} mined negatives each from all distinct training sentences; pairwise logistic loss, γ = 10; "
+        f"(pair b scored above pair w) and {args.batch} paraphrase queries (training pairs scoring ≥ 4, both "
+        f"directions) with {args.negatives} mined negatives each from all distinct training sentences; pairwise "
+        "logistic loss, γ = 10; "
         "A starts random (N(0, 1/k)); TF-IDF over all training-sentence words (min_df 1).",
-        "Test split: Spearman and Pearson of cos(text1, text2) with the gold score; paraphrase retrieval: each sentence "
-        "of a test pair scoring ≥ 4 ranks all test sentences, Top-1 and MRR (ties counted against it, other partners filtered).",
-        "Mean ± std over seeds; wall-clock is the median training time of one run (2 cores, includes evaluations).",
+        "Test split: Spearman and Pearson of cos(text1, text2) with the gold score; paraphrase retrieval: each "
+        "sentence of a test pair scoring ≥ 4 ranks all test sentences, Top-1 and MRR (ties counted against it, "
+        "other partners filtered).",
+        f"{stats.NOTE[0].upper()}{stats.NOTE[1:]}; wall-clock is the median training time of one run (2 cores, "
+        "includes evaluations).",
         "",
     ]
     for data in args.data:
@@ -133,10 +127,10 @@ def main(argv=None) -> int:
         for method in args.methods:
             for dim in ([None] if method == "tfidf" else args.dims):
                 results = table[(data, method, dim)]
-                label = FIXED.get(method) or TRAINED[method][0]
+                label = FIXED.get(method) or TRAINED[method].label
                 dev_name = s2net_run.EVAL_SPLITS[data][0]
-                cells = [mean_std([r["test"][c] for r in results]) for c in COLUMNS]
-                cells.append(mean_std([r[dev_name]["spearman"] for r in results]))
+                cells = [stats.format_mean_std([r["test"][c] for r in results]) for c in COLUMNS]
+                cells.append(stats.format_mean_std([r[dev_name]["spearman"] for r in results]))
                 cells.append(f"{np.median([r['train_seconds'] for r in results]):.0f}")
                 lines.append(f"| {label} | {dim or 'vocabulary'} | " + " | ".join(cells) + " |")
         lines.append("")

@@ -20,31 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ace_jax import io, windows
+from ace_jax import io, methods, run, stats, windows
 from ace_jax.data.corpus import CorpusOptions, load_corpus
 from ace_jax.embeddings import WordConfig, train_word_embeddings
 from ace_jax.errors import AceJaxError
 from ace_jax.evaluate.similarity import DEFAULT_SETS, evaluate_all
-from ace_jax.families.word import GameConfig
 
-METHODS = {  # name -> (label, GameConfig settings[, WordConfig settings])
-    "ns": ("skip-gram, negative sampling (λ=1)", dict(sampler="ns")),
-    "adv": ("skip-gram, ADV only (λ=0)", dict(sampler="adv")),
-    "ace": ("skip-gram, ACE (λ=0.5)", dict(sampler="ace")),
-    "self-adv": ("skip-gram, self-adversarial NS", dict(sampler="self-adv")),
-    "ns-shared": ("skip-gram, negative sampling, negatives shared by a centre's contexts", dict(sampler="ns", shared_negatives=True)),
-    "ns-shared-step": ("skip-gram, negative sampling, negatives shared by a centre's contexts, one reach per step",
-                       dict(sampler="ns", shared_negatives=True), dict(reach="step")),
-    # The cheap generators of issue 3: entropy is over the candidates, so the target sits below log n.
-    "ace-pool": ("skip-gram, ACE, pool generator (1024 shared draws)", dict(sampler="ace", generator="pool", candidates=1024)),
-    "ace-kbgan": ("skip-gram, ACE, KBGAN-style generator (64 draws per query, H target 2)",
-                  dict(sampler="ace", generator="kbgan", candidates=64, entropy_target=2.0)),
-    # One reach per step: no empty pair slots, so the generator scores 2/5 fewer queries (issue 3).
-    "ace-pool-step": ("skip-gram, ACE, pool generator, one reach per step",
-                      dict(sampler="ace", generator="pool", candidates=1024), dict(reach="step")),
-    "ace-kbgan-step": ("skip-gram, ACE, KBGAN-style generator, one reach per step",
-                       dict(sampler="ace", generator="kbgan", candidates=64, entropy_target=2.0), dict(reach="step")),
-}
 # The default: the methods of results/word_similarity.md.
 TABLE_METHODS = ("ns", "adv", "ace", "self-adv", "ns-shared", "ns-shared-step", "ace-pool", "ace-kbgan")
 CURVE_SETS = ("ws353", "rw")
@@ -63,16 +44,18 @@ def parse_args(argv):
     p.add_argument("--negatives", type=int, default=5)
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--methods", default=",".join(TABLE_METHODS), help=", ".join(METHODS))
+    p.add_argument("--methods", default=",".join(TABLE_METHODS), help=", ".join(methods.WORD))
     p.add_argument("--chunk", type=int, default=128,
-                   help="tokens per step after subsampling; 128 keeps word2vec's step size (gensim parity), the library default is 512")
+                   help="tokens per step after subsampling; 128 keeps word2vec's step size (gensim parity), the "
+                        "library default is 512")
     p.add_argument("--gen-dim", type=int, default=32)
     p.add_argument("--lr", type=float, default=None,
                    help="the starting learning rate of every method, and gensim's alpha (default: 0.025 for both)")
     p.add_argument("--row-clip", type=float, default=0.0,
                    help="clip each row's gradient summed over a step to this norm, for every ace_jax method (0: off)")
     p.add_argument("--false-negatives", default="window", choices=["window", "pair"],
-                   help="mask negatives equal to any context of the centre (window) or to the pair's own (pair, word2vec)")
+                   help="mask negatives equal to any context of the centre (window) or to the pair's own "
+                        "(pair, word2vec)")
     p.add_argument("--eval-points", type=int, default=8, help="evaluations along training, for the figure")
     p.add_argument("--no-gensim", action="store_true")
     p.add_argument("--out", default=None, help="folder for the table and figure (default results/, quick: runs/quick)")
@@ -90,16 +73,13 @@ def parse_args(argv):
 
 
 def run_ours(args, method: str, seed: int, runs: Path, epoch_steps_hint: int) -> dict:
-    config = WordConfig(
-        corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
+    config = methods.word_config(
+        method, corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
         dim=args.dim, window=args.window, epochs=args.epochs, seed=seed, gen_dim=args.gen_dim, chunk=args.chunk,
-        row_clip=args.row_clip, learning_rate=args.lr,
-        game=GameConfig(negatives=args.negatives, false_negatives=args.false_negatives, **METHODS[method][1]),
-        eval_sets=CURVE_SETS, eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True,
-        **(METHODS[method][2] if len(METHODS[method]) > 2 else {}))
+        row_clip=args.row_clip, learning_rate=args.lr, negatives=args.negatives, false_negatives=args.false_negatives,
+        eval_sets=CURVE_SETS, eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True)
     out = runs / f"{method}-seed{seed}"
-    saved = out / "config.json"
-    if saved.exists() and WordConfig.from_json(json.loads(saved.read_text())) != config:
+    if (out / "config.json").exists() and run.load_config(out, "word", WordConfig.from_json) != config:
         raise AceJaxError(f"{out} holds a run with other settings; pass --runs with another folder")
     if (out / "eval.json").exists():  # finished earlier: reuse, so an interrupted table resumes cheaply
         final = json.loads((out / "eval.json").read_text())
@@ -148,28 +128,20 @@ def parity(results: dict, quick: bool) -> list[str]:
     gaps = {name: np.mean([r[name]["spearman"] for r in results["gensim"]])
             - np.mean([r[name]["spearman"] for r in results["ns"]]) for name in ("ws353", "rw")}
     verdict = "within" if all(abs(g) <= 0.02 for g in gaps.values()) else "NOT within"
-    return [f"gensim − negative sampling: " + ", ".join(f"{n} {g:+.4f}" for n, g in gaps.items())
-            + f" ({verdict} 0.02" + ("; one seed on 1M tokens is too small for this check: see the full table)" if quick else ")"),
+    return ["gensim − negative sampling: " + ", ".join(f"{n} {g:+.4f}" for n, g in gaps.items())
+            + f" ({verdict} 0.02"
+            + ("; one seed on 1M tokens is too small for this check: see the full table)" if quick else ")"),
             ""]
-
-
-def mean_std(values) -> str:
-    values = np.asarray([v for v in values if v == v], float)
-    if len(values) == 0:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
 
 
 def table(results: dict, sets) -> list[str]:
     head = ["method", "seeds", *sets, "analogy", "pairs seen", "wall-clock (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method, runs in results.items():
-        label = METHODS[method][0] if method in METHODS else "gensim Word2Vec (sg=1, negative sampling)"
+        label = methods.WORD[method].label if method in methods.WORD else "gensim Word2Vec (sg=1, negative sampling)"
         cells = [label, str(len(runs))]
-        cells += [mean_std([r[s]["spearman"] for r in runs]) for s in sets]
-        cells.append(mean_std([r["analogy"]["accuracy"] for r in runs]))
+        cells += [stats.format_mean_std([r[s]["spearman"] for r in runs]) for s in sets]
+        cells.append(stats.format_mean_std([r["analogy"]["accuracy"] for r in runs]))
         pairs = [r["pairs"] for r in runs if "pairs" in r]
         cells.append(f"{np.mean(pairs) / 1e6:.2f}M" if pairs else "(its own)")
         cells.append(f"{np.median([r['seconds'] for r in runs]):.0f}" if all("seconds" in r for r in runs) else "–")
@@ -197,7 +169,7 @@ def plot(results: dict, path: Path) -> None:
             points = min(len(r["curve"]) for r in runs)  # seeds keep different numbers of tokens: ±1 evaluation
             xs = np.array([[p["pairs"] for p in r["curve"][:points]] for r in runs]).mean(0)
             ys = np.array([[p[name]["spearman"] for p in r["curve"][:points]] for r in runs])
-            ax.errorbar(xs, ys.mean(0), yerr=ys.std(0) if len(runs) > 1 else None, marker="o", ms=3,
+            ax.errorbar(xs, ys.mean(0), yerr=ys.std(0, ddof=1) if len(runs) > 1 else None, marker="o", ms=3,
                         capsize=2, label=method)
         ax.set_title(name)
         ax.set_xlabel("positive pairs seen")
@@ -214,16 +186,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.out or ("runs/quick" if args.quick else "results"))
     runs = Path(args.runs or ("runs/word_similarity-quick" if args.quick else "runs/word_similarity"))
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise AceJaxError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for method in chosen:
+        methods.lookup(methods.WORD, method)
     corpus = load_corpus(args.corpus, CorpusOptions(min_count=args.min_count, max_vocab=args.max_vocab,
                                                     max_tokens=args.max_tokens))
     expected_kept = (corpus.vocab.counts * windows.keep_probabilities(corpus.vocab.counts, WordConfig.sample)).sum()
     epoch_steps = int(np.ceil(args.epochs * expected_kept / args.chunk))  # steps read tokens after subsampling
     results = {}
-    for method in methods:
+    for method in chosen:
         results[method] = []
         for seed in range(args.seeds):
             print(f"== {method} seed {seed}", file=sys.stderr, flush=True)
@@ -246,11 +217,12 @@ def main(argv=None) -> int:
         f"date {datetime.date.today().isoformat()}; seeds 0..{args.seeds - 1}.",
         f"Corpus: {corpus.source}, {len(corpus.tokens):,} tokens kept of {corpus.n_raw_tokens:,}, "
         f"vocabulary {len(corpus.vocab):,} (min_count {args.min_count}); d={args.dim}, window {args.window}, "
-        f"{args.negatives} negatives, subsampling 1e-3, {args.epochs:g} epoch(s); false negatives: {args.false_negatives}; "
+        f"{args.negatives} negatives, subsampling 1e-3, {args.epochs:g} epoch(s); "
+        f"false negatives: {args.false_negatives}; "
         f"{args.chunk} tokens per step after subsampling; learning rate {args.lr or 0.025:g}.",
         f"Pairs in vocabulary: {coverage(results, DEFAULT_SETS)}.",
         "",
-        "Spearman ρ (mean ± std over seeds), analogy accuracy (3CosAdd, top 30k words), positive pairs seen,",
+        f"Spearman ρ ({stats.NOTE}), analogy accuracy (3CosAdd, top 30k words), positive pairs seen,",
         "and the median wall-clock per run (ours includes compilation and evaluations along the way).",
         "",
         *table(results, DEFAULT_SETS),

@@ -43,7 +43,8 @@ def main(corpus: str, out: str, *runs: str) -> None:
     results = {}
     for run in runs:
         sampler, model, devices, row_shards, optimizer, *options = run.split(":")
-        tables = final_tables(corpus, sampler, model, int(devices), int(row_shards), optimizer, options == ["shared-step"])
+        shared_step = options == ["shared-step"]
+        tables = final_tables(corpus, sampler, model, int(devices), int(row_shards), optimizer, shared_step)
         for name, value in tables.items():
             results[f"{run}/{name}"] = value
     np.savez(out, **results)

@@ -29,7 +29,8 @@ def write_planted_corpus(path: Path, sentences: int = 3000, seed: int = 0) -> Pa
     lines = []
     for _ in range(sentences):
         name = names[rng.integers(len(names))]
-        words = list(rng.choice(CONTEXTS[name], 4)) + [GROUPS[name][rng.integers(4)]] + list(rng.choice(CONTEXTS[name], 4))
+        word = GROUPS[name][rng.integers(4)]
+        words = [*rng.choice(CONTEXTS[name], 4), word, *rng.choice(CONTEXTS[name], 4)]
         lines.append(" ".join(words))
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -56,16 +57,18 @@ def cosine(vectors, words, a, b):
 def test_cli_train_separates_planted_synonyms(tmp_path, sampler, model):
     corpus = write_planted_corpus(tmp_path / "corpus.txt")
     out = tmp_path / "run"
-    code = main(["train", "--corpus", str(corpus), "--out", str(out), "--sampler", sampler, "--model", model, "--dim", "16",
-                 "--window", "3", "--min-count", "1", "--epochs", "3", "--sample", "0", "--chunk", "128", "--lr", "0.005",
-                 "--eval-sets", "", "--final-sets", "", "--no-analogy", "--quiet", "--gen-dim", "8"])
+    code = main(["train", "--corpus", str(corpus), "--out", str(out), "--sampler", sampler, "--model", model,
+                 "--dim", "16", "--window", "3", "--min-count", "1", "--epochs", "3", "--sample", "0", "--chunk", "128",
+                 "--lr", "0.005", "--eval-sets", "", "--final-sets", "", "--no-analogy", "--quiet", "--gen-dim", "8"])
     assert code == 0
-    for name in ("config.json", "vocab.tsv", "metrics.jsonl", "checkpoint.msgpack", "vectors.txt", "vectors.bin", "eval.json"):
+    for name in ("config.json", "vocab.tsv", "metrics.jsonl", "checkpoint.msgpack", "vectors.txt", "vectors.bin",
+                 "eval.json"):
         assert (out / name).exists(), name
     words, vectors = load_word2vec(out / "vectors.txt")
     same = [cosine(vectors, words, g[i], g[j]) for g in GROUPS.values() for i in range(4) for j in range(i + 1, 4)]
     names = list(GROUPS)
-    across = [cosine(vectors, words, GROUPS[a][i], GROUPS[b][i]) for a in names for b in names if a < b for i in range(4)]
+    across = [cosine(vectors, words, GROUPS[a][i], GROUPS[b][i])
+              for a in names for b in names if a < b for i in range(4)]
     assert np.mean(same) > np.mean(across) + 0.3, (np.mean(same), np.mean(across))
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert all("step" in r for r in records) and records[-1]["kind"] == "eval"
@@ -123,7 +126,8 @@ def test_eval_json_and_neighbors(tmp_path, capsys):
 
 def run_cli(*args, cwd):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.run([sys.executable, "-m", "ace_jax.cli", *args], capture_output=True, text=True, cwd=cwd, env=env)
+    return subprocess.run([sys.executable, "-m", "ace_jax.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env)
 
 
 def test_bad_inputs_give_one_line_and_no_run_folder(tmp_path):

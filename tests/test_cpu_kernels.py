@@ -103,8 +103,9 @@ def test_kernel_update_by_hand():
     """u = [1, 0] scores its positive v = [0.5, 0] (s = 0.5) and a negative n = [0, 1] (s = 0)."""
     in_table = np.array([[1.0, 0.0]], np.float32)
     out_table = np.array([[0.5, 0.0], [0.0, 1.0]], np.float32)
-    new_in, new_out, logits, loss = cpu_kernels.sgns_update(in_table, out_table, np.array([[0]], np.int32),
-                                                            np.array([[0, 1]], np.int32), np.ones((1, 1, 2), np.float32), 0.1)
+    queries, candidates = np.array([[0]], np.int32), np.array([[0, 1]], np.int32)
+    weights = np.ones((1, 1, 2), np.float32)
+    new_in, new_out, logits, loss = cpu_kernels.sgns_update(in_table, out_table, queries, candidates, weights, 0.1)
     sig = 1 / (1 + np.exp(-0.5))
     g_pos, g_neg = 0.1 * (1 - sig), -0.1 * 0.5  # lr · (label − σ(s))
     np.testing.assert_allclose(logits, [[[0.5, 0.0]]])
@@ -116,7 +117,7 @@ def test_kernel_update_by_hand():
 @pytest.mark.parametrize("row_clip", [0.0, 1.5], ids=["no_clip", "clip"])
 def test_kernel_result_does_not_depend_on_the_thread_count(row_clip):
     tables, queries, candidates, weights = random_problem(3, v=20, d=16, n=300, m=4, c=6)  # several blocks of 32
-    results = [snapshot(jax.jit(lambda *a: cpu_kernels.sgns_update(*a, row_clip, threads=threads))(
+    results = [snapshot(jax.jit(lambda *a, threads=threads: cpu_kernels.sgns_update(*a, row_clip, threads=threads))(
         *tables, queries, candidates, weights, LR)) for threads in (1, 2, 4)]
     for other in results[1:]:
         for a, b in zip(results[0], other):
@@ -138,7 +139,8 @@ def step_pair(config, layout, batch, noise_dist, steps=2, tx=ROW_SGD):
 CONFIGS = {
     "ns-pairs": (word.GameConfig(sampler="ns", negatives=NUM_NEG), "skipgram", batch_of(*SGNS_CASES["padded"][:3])),
     "ns-windows": (word.GameConfig(sampler="ns", negatives=NUM_NEG, shared_negatives=True), "windows", WINDOW_BATCH),
-    "ace-pairs": (word.GameConfig(sampler="ace", negatives=NUM_NEG), "skipgram", batch_of(*SGNS_CASES["two_by_two"][:3])),
+    "ace-pairs": (word.GameConfig(sampler="ace", negatives=NUM_NEG), "skipgram",
+                  batch_of(*SGNS_CASES["two_by_two"][:3])),
     "ace-windows": (word.GameConfig(sampler="ace", negatives=NUM_NEG, shared_negatives=True), "windows",
                     WINDOW_BATCH),
 }

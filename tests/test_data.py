@@ -222,7 +222,7 @@ def test_word_ids_match_normalize_and_split_in_any_block(tmp_path, monkeypatch, 
 def test_word_ids_limit_keeps_the_first_words(monkeypatch, piece_bytes):
     monkeypatch.setattr(word_ids, "_PIECE_BYTES", piece_bytes)
     encoder = WordIds()
-    block = "Supercalifragilistic 42 x antidisestablishmentarianism y".encode()
+    block = b"Supercalifragilistic 42 x antidisestablishmentarianism y"
     ids = encoder.encode(block, limit=4)
     assert [encoder.words[i] for i in ids] == ["supercalifragilistic", "four", "two", "x"]
     assert "antidisestablishmentarianism" not in encoder.words

@@ -18,7 +18,7 @@ import pytest
 
 from ace_jax import game, generator, huffman, noise, sparse_optim
 from ace_jax.families import s2net as s2net_family, word
-from ace_jax.scorers import s2net, skipgram
+from ace_jax.scorers import skipgram
 
 GOLDEN = Path(__file__).with_name("golden.json")
 STEPS = 3

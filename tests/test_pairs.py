@@ -162,7 +162,8 @@ def test_missing_datasets_give_the_registry_one_line_message():
     with pytest.raises(AceJaxError) as error:
         load_pairs("stsb", "test", download=False)
     message = str(error.value)
-    assert message.startswith("dataset 'stsb-test' not found: put it at $ACE_JAX_DATA_DIR/sts/stsbenchmark/sts-test.csv")
+    assert message.startswith("dataset 'stsb-test' not found: put it at "
+                              "$ACE_JAX_DATA_DIR/sts/stsbenchmark/sts-test.csv")
     assert "\n" not in message
     with pytest.raises(AceJaxError, match=r"dataset .sick. not found: .*\$ACE_JAX_DATA_DIR/sick/SICK.txt"):
         load_pairs("sick", "train", download=False)

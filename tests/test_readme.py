@@ -31,3 +31,10 @@ def test_word_embedding_example():
     state, metrics = namespace["state"], namespace["metrics"]
     assert int(state.step) == 100 and float(state.pairs) > 0
     assert all(math.isfinite(float(v)) for v in metrics.values()), metrics
+
+
+def test_adding_a_family_shows_the_tested_toy():
+    """README's "Adding a family" is the family tests/test_game.py trains with every sampler, verbatim."""
+    block = python_block("### Adding a family").strip()
+    assert block in (Path(__file__).with_name("test_game.py")).read_text(encoding="utf-8")
+    assert 25 <= len(block.splitlines()) <= 35

@@ -1,4 +1,5 @@
-"""Tests of the S2Net scorer, its losses and the term vectors: values by hand, gradients, and the paper's 3-question example."""
+"""Tests of the S2Net scorer, its losses and the term vectors: values by hand, gradients, and the paper's
+3-question example."""
 
 import math
 from functools import partial
@@ -15,7 +16,8 @@ from ace_jax.scorers import s2net
 
 # Document frequencies: dog 2, cat 1 (three times in one text), sat 1, the 1.
 TINY = ["Cat, cat & CAT.", "dog sat", "the dog"]
-QUESTIONS = ["what movies johnny depp is in?", "what movies does johnny depp play in?", "who has been married to julia roberts?"]
+QUESTIONS = ["what movies johnny depp is in?", "what movies does johnny depp play in?",
+             "who has been married to julia roberts?"]
 
 
 def f32(x) -> jax.Array:
@@ -31,7 +33,8 @@ def dense(ids: np.ndarray, weights: np.ndarray, num_terms: int) -> np.ndarray:
 
 
 def test_tokenize_lower_cases_and_splits_on_non_alphanumerics():
-    assert text_features.tokenize("What movies, Johnny-Depp's in_2011?") == ["what", "movies", "johnny", "depp", "s", "in", "2011"]
+    expected = ["what", "movies", "johnny", "depp", "s", "in", "2011"]
+    assert text_features.tokenize("What movies, Johnny-Depp's in_2011?") == expected
     assert text_features.tokenize("  ?! ") == []
 
 
@@ -84,7 +87,8 @@ def test_s2net_losses_by_hand():
     )
     np.testing.assert_allclose(losses.s2net_hinge_loss(sim_pos, sim_neg), [0.0, 0.3, 0.8], rtol=1e-5)
     np.testing.assert_allclose(losses.s2net_hinge_loss(sim_pos, sim_neg, margin=1.0), [0.3, 0.8, 1.3], rtol=1e-5)
-    np.testing.assert_allclose(losses.s2net_squared_loss(sim_pos, f32([1.0, 0.0, -1.0])), [0.005, 0.045, 0.605], rtol=1e-5)
+    np.testing.assert_allclose(losses.s2net_squared_loss(sim_pos, f32([1.0, 0.0, -1.0])), [0.005, 0.045, 0.605],
+                               rtol=1e-5)
 
 
 @pytest.mark.parametrize("activation", ["none", "tanh", "sigmoid"])

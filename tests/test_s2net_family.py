@@ -45,7 +45,9 @@ def make_batch(queries, positives, positive_index=None, query_index=None) -> Pai
 def make_state(config: S2NetConfig, seed: int = 0, params=None) -> game.GameState:
     params = {"A": jnp.asarray(A)} if params is None else params
     num_terms = params["A"].shape[0]
-    gen = s2net_family.init_generator(jax.random.key(seed + 1), num_terms, 2, scale=1.0) if config.sampler == "ace" else None
+    gen = None
+    if config.sampler == "ace":
+        gen = s2net_family.init_generator(jax.random.key(seed + 1), num_terms, 2, scale=1.0)
     return game.create_state(jax.random.key(seed), params, TX, gen, GEN_TX if gen is not None else None)
 
 
@@ -179,7 +181,8 @@ def random_problem(num_terms=12, num_rows=4, num_cands=6, seed=0):
     rng = np.random.default_rng(seed)
 
     def rand_texts(n):
-        return jnp.asarray(rng.integers(0, num_terms, (n, 3)), jnp.int32), jnp.asarray(rng.uniform(0.5, 2, (n, 3)), jnp.float32)
+        ids, weights = rng.integers(0, num_terms, (n, 3)), rng.uniform(0.5, 2, (n, 3))
+        return jnp.asarray(ids, jnp.int32), jnp.asarray(weights, jnp.float32)
 
     q, p, c = rand_texts(num_rows), rand_texts(num_rows), rand_texts(num_cands)
     c = (c[0].at[0].set(p[0][0]), c[1].at[0].set(p[1][0]))
@@ -247,8 +250,9 @@ def paraphrase_task(num_groups=8, seed=0):
     queries, positives = [], []
     for g in range(num_groups):
         for _ in range(6):
-            queries.append(" ".join([*rng.choice([f"a{g}w{i}" for i in range(3)], 2, replace=False), *rng.choice(fill, 2)]))
-            positives.append(" ".join([*rng.choice([f"b{g}w{i}" for i in range(3)], 2, replace=False), *rng.choice(fill, 2)]))
+            for side, texts in (("a", queries), ("b", positives)):
+                topic = rng.choice([f"{side}{g}w{i}" for i in range(3)], 2, replace=False)
+                texts.append(" ".join([*topic, *rng.choice(fill, 2)]))
     sentences = list(dict.fromkeys(queries + positives))
     vocab = text_features.build_vocab(sentences)
     ids, weights = text_features.featurize(sentences, vocab, None, "binary", max_terms=4)

@@ -43,7 +43,8 @@ def write_tsv(path, rows):
 
 @pytest.fixture
 def planted(tmp_path):
-    return write_tsv(tmp_path / "train.tsv", planted_pairs(300, 0)), write_tsv(tmp_path / "test.tsv", planted_pairs(80, 1))
+    return (write_tsv(tmp_path / "train.tsv", planted_pairs(300, 0)),
+            write_tsv(tmp_path / "test.tsv", planted_pairs(80, 1)))
 
 
 def config(train, test, **overrides):
@@ -118,7 +119,8 @@ def test_cli_train_eval_similar(planted, tmp_path, capsys):
     assert "test" in capsys.readouterr().out
     assert main(["s2net", "eval", str(out), "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
-    assert scores["test"]["spearman"] == pytest.approx(json.loads((out / "metrics.json").read_text())["test"]["spearman"])
+    saved = json.loads((out / "metrics.json").read_text())
+    assert scores["test"]["spearman"] == pytest.approx(saved["test"]["spearman"])
     assert main(["s2net", "eval", str(out), "--data", str(train)]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("train.tsv")
     assert main(["s2net", "similar", str(out), "a2w0 a2w1 f1", "--top", "3"]) == 0
@@ -132,7 +134,8 @@ def test_bad_input_is_one_error_line(planted, tmp_path, capsys, case):
     train, test = planted
     run = tmp_path / "run"
     args = {
-        "bad-row": ["s2net", "train", "--data", str(write(tmp_path / "bad.tsv", "a b\tc d\t3\nx y\tz\n")), "--out", str(run)],
+        "bad-row": ["s2net", "train", "--data", str(write(tmp_path / "bad.tsv", "a b\tc d\t3\nx y\tz\n")),
+                    "--out", str(run)],
         "not-empty": ["s2net", "train", "--data", str(train), "--out", str(write(tmp_path / "full" / "x", "").parent)],
         "no-run": ["s2net", "eval", str(tmp_path)],
         "unknown-words": ["s2net", "similar", str(run), "zzz qqq"],

@@ -223,7 +223,8 @@ def test_skipgram_pairs_lie_within_the_window():
     assert epoch == 3
     reaches = set()
     for step in range(6):
-        batch = batch_at(corpus, step, chunk=chunk, window=window, epoch=step // epoch, first_step=step // epoch * epoch)
+        first_step = step // epoch * epoch
+        batch = batch_at(corpus, step, chunk=chunk, window=window, epoch=step // epoch, first_step=first_step)
         queries, positives, mask = map(np.asarray, (batch.queries, batch.positives, batch.mask))
         assert queries.shape == (chunk,) and positives.shape == mask.shape == (chunk, 2 * window)
         start = (step % epoch) * chunk
@@ -317,7 +318,8 @@ def test_one_reach_per_step_draws_word2vecs_window_sizes(tmp_path, monkeypatch):
     pairs = {}
     for reach in ("centre", "step"):
         config = embeddings.WordConfig(corpus=str(path), normalize=False, min_count=1, dim=4, window=window,
-                                       chunk=chunk, sample=0, epochs=3, reach=reach, game=GameConfig(shared_negatives=True),
+                                       chunk=chunk, sample=0, epochs=3, reach=reach,
+                                       game=GameConfig(shared_negatives=True),
                                        eval_sets=(), final_sets=(), analogy=False)
         setup = embeddings.build(config)
         assert setup.total_steps == 3 * 64

@@ -1,4 +1,5 @@
-"""Tests of the word family (ace_jax.families.word) in the game: word2vec's update by hand, sparse = dense, the generator's move, jit and determinism.
+"""Tests of the word family (ace_jax.families.word) in the game: word2vec's update by hand, sparse = dense, the
+generator's move, jit and determinism.
 
 XLA takes one to three seconds to compile a step on CPU, so the tests share compiled steps as a
 training run does: one jitted, donating step per (GameConfig, batch layout), one optimiser object per
@@ -407,8 +408,8 @@ def test_shared_negatives_are_drawn_once_per_window():
         state, _ = jitted_step(config, "windows")(make_state(config, params), batch, noise_dist)
         moves.append(np.array(state.params["in"][5]) - np.array(params["in"][5]))
     # All three steps draw the same negatives (same key, same shapes): window 0's second copy adds its share again.
-    state, _ = jitted_step(config, "windows")(make_state(config, params), batch_of([[5, -1], [-1, -1]], [[0], [0]],
-                                                                                   [[True, False], [False, False]]), noise_dist)
+    one_window = batch_of([[5, -1], [-1, -1]], [[0], [0]], [[True, False], [False, False]])
+    state, _ = jitted_step(config, "windows")(make_state(config, params), one_window, noise_dist)
     window_0 = np.array(state.params["in"][5]) - np.array(params["in"][5])
     np.testing.assert_allclose(moves[0], moves[1] + window_0, rtol=1e-5, atol=1e-7)
 
@@ -449,7 +450,8 @@ def test_candidate_logits_by_hand():
     queries = jnp.array([0, 1])
     shared, log_q = jnp.array([2, 0, 2]), jnp.log(jnp.array([0.5, 0.2, 0.5]))
     # a_x · b_y + c_y − log q(y), row by row.
-    expected = np.array([[0.0 + 0.3, 1.0 + 0.1, 0.0 + 0.3], [1.0 + 0.3, 2.0 + 0.1, 1.0 + 0.3]]) - np.log([0.5, 0.2, 0.5])
+    expected = np.array([[0.0 + 0.3, 1.0 + 0.1, 0.0 + 0.3], [1.0 + 0.3, 2.0 + 0.1, 1.0 + 0.3]])
+    expected -= np.log([0.5, 0.2, 0.5])
     rows = generator.candidate_rows(params, queries, shared)
     np.testing.assert_allclose(generator.candidate_logits(rows, queries >= 0, log_q), expected, rtol=1e-6)
     own = jnp.array([[1, 0], [2, 1]])
@@ -459,7 +461,8 @@ def test_candidate_logits_by_hand():
     np.testing.assert_allclose(generator.candidate_logits(rows, queries >= 0, log_q_own), expected_own, rtol=1e-6)
 
 
-CANDIDATE_CONFIGS = [word.GameConfig(sampler="ace", negatives=NUM_NEG, generator=g, candidates=4) for g in ("pool", "kbgan")]
+CANDIDATE_CONFIGS = [word.GameConfig(sampler="ace", negatives=NUM_NEG, generator=g, candidates=4)
+                     for g in ("pool", "kbgan")]
 
 
 @pytest.mark.parametrize("config", CANDIDATE_CONFIGS, ids=["pool", "kbgan"])
@@ -555,7 +558,8 @@ def test_toy_corpus_separates_the_two_groups():
     step = jitted_step(NS, "toy corpus")
     dist = noise.unigram(counts)
     for s in range(200):
-        state, metrics = step(state, make_batch(stream.replace(first_step=jnp.int32(s // epoch * epoch)), jnp.int32(s)), dist)
+        epoch_stream = stream.replace(first_step=jnp.int32(s // epoch * epoch))
+        state, metrics = step(state, make_batch(epoch_stream, jnp.int32(s)), dist)
     assert np.isfinite(metrics["loss"])
     vectors = np.asarray(state.params["in"])
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

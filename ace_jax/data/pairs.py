@@ -188,8 +188,8 @@ def preference_pairs(
     sim(text1[b], text2[b]) > sim(text1[w], text2[w]), because score[w] < score[b] - margin
     (exactly this comparison, in float64). The preferences are drawn uniformly, with replacement,
     from all ordered (b, w) that satisfy it, by numpy's Generator seeded with `seed` (an int or a
-    tuple of ints), so the same pairs, count, margin and seed give the same arrays. Pairs with high scores therefore appear
-    more often as `better`, low ones as `worse`.
+    tuple of ints), so the same pairs, count, margin and seed give the same arrays. Pairs with high scores
+    therefore appear more often as `better`, low ones as `worse`.
     References: the pairwise loss log(1 + exp(-γ Δ)), Δ = sim(better) − sim(worse), of
     Yih et al., "Learning discriminative projections for text similarity measures", CoNLL 2011, §3.
     """

@@ -83,7 +83,8 @@ class PairBatch(flax.struct.PyTreeNode):
 
 
 class GoldPairs(flax.struct.PyTreeNode):
-    """B text pairs with gold targets: ids1, weights1 [B, T1], ids2, weights2 [B, T2], target [B] (score rescaled to [0, 1])."""
+    """B text pairs with gold targets: ids1, weights1 [B, T1], ids2, weights2 [B, T2], and target [B], the gold
+    score rescaled to [0, 1]."""
 
     ids1: jax.Array
     weights1: jax.Array

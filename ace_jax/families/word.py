@@ -53,7 +53,7 @@ class GameConfig:
     baseline_decay: float = 0.99
     entropy_weight: float = 0.1
     entropy_target: float = 4.0  # nats; the unigram^0.75 noise over a 30k vocabulary has about 8
-    false_negatives: str = "window"  # a negative is false when equal to any positive of its query ("window") or its own ("pair", word2vec)
+    false_negatives: str = "window"  # false: equal to any positive of its query (window), or its own (pair, word2vec)
     false_negative_penalty: float = 1.0
     off_policy: bool = False
     importance_clip: float = 10.0
