@@ -274,9 +274,9 @@ def run_neighbors(args, parser) -> int:
 
 
 S2NET_TRAIN_FIELDS = ("data", "test_data", "dim", "loss", "sampler", "negatives", "lam", "steps", "batch",
-                      "learning_rate", "init", "weighting", "min_df", "activation", "gamma", "margin",
-                      "self_adv_temperature", "gen_dim", "gen_learning_rate", "entropy_weight", "entropy_target",
-                      "paraphrase_threshold", "seed", "log_every", "checkpoint_every")
+                      "learning_rate", "init", "tf", "idf", "tokenizer", "stop_words", "min_df", "activation",
+                      "gamma", "margin", "self_adv_temperature", "gen_dim", "gen_learning_rate", "entropy_weight",
+                      "entropy_target", "paraphrase_threshold", "seed", "log_every", "checkpoint_every")
 
 
 def add_s2net_parser(commands) -> None:
@@ -299,7 +299,13 @@ def add_s2net_parser(commands) -> None:
     t.add_argument("--batch", type=int, default=64, help="gold preferences and paraphrase queries per step")
     t.add_argument("--lr", dest="learning_rate", type=float, default=1e-3, help="Adam step size for A")
     t.add_argument("--init", default="random", choices=["random", "lsi"], help="A's start")
-    t.add_argument("--weighting", default="tfidf", choices=["tfidf", "binary"], help="term weights")
+    t.add_argument("--tf", default="raw", choices=["raw", "sublinear", "binary"],
+                   help="term frequency weight: the count n, 1 + log n, or 1")
+    t.add_argument("--idf", default="log", choices=["log", "smooth", "smooth1", "none"],
+                   help="log N/df, log (N+1)/(df+1), the same + 1, or none (1), over the training texts")
+    t.add_argument("--tokenizer", default="unicode", choices=["unicode", "ascii"],
+                   help="tokens: runs of Unicode letters and digits, or of [a-z0-9], after lower-casing")
+    t.add_argument("--stop-words", action="store_true", help="drop English function words from the vocabulary")
     t.add_argument("--min-df", type=int, default=1, help="keep words in at least this many training texts")
     t.add_argument("--activation", default="none", choices=["none", "tanh", "sigmoid"], help="act(Aᵀf)")
     t.add_argument("--gamma", type=float, default=10.0, help="scale of the pairwise logistic loss")

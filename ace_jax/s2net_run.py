@@ -44,7 +44,10 @@ class S2NetRunConfig:
     test_data: str | None = None
     dim: int = 128
     init: str = "random"  # random beat LSI on STS-B dev at every step size tried (LSI loses rare words)
-    weighting: str = "tfidf"
+    tf: str = "raw"  # term weights: text_features.Weighting
+    idf: str = "log"
+    tokenizer: str = "unicode"
+    stop_words: bool = False
     min_df: int = 1
     steps: int = 2000
     batch: int = 64
@@ -61,12 +64,11 @@ class S2NetRunConfig:
 
     def __post_init__(self):
         positive = "{name} must be positive, not {value}"
+        text_features.Weighting(self.tf, self.idf, self.tokenizer, self.stop_words)  # checks them
         check([
             (self.dim >= 1, "dim", self.dim, positive),
             (self.gen_dim >= 1, "gen_dim", self.gen_dim, positive),
             (self.init in INITS, "init", self.init, "{name} must be one of " + ", ".join(INITS) + ", not {value!r}"),
-            (self.weighting in text_features.WEIGHTINGS, "weighting", self.weighting,
-             "{name} must be one of " + ", ".join(text_features.WEIGHTINGS) + ", not {value!r}"),
             (self.min_df >= 1, "min_df", self.min_df, "{name} must be at least 1, not {value}"),
             (self.steps >= 0, "steps", self.steps, "{name} must be at least 0, not {value}"),
             (self.batch >= 2, "batch", self.batch, "{name} must be at least 2, not {value}"),
@@ -79,6 +81,10 @@ class S2NetRunConfig:
              "{name} none learns from gold preferences only; keep them or choose another"),
         ])
 
+    @property
+    def weighting(self) -> text_features.Weighting:
+        return text_features.Weighting(self.tf, self.idf, self.tokenizer, self.stop_words)
+
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -86,6 +92,9 @@ class S2NetRunConfig:
     def from_json(cls, data: dict) -> "S2NetRunConfig":
         data = dict(data)
         data["game"] = S2NetConfig(**data["game"])
+        if "weighting" in data:  # runs written before tf and idf were settings of their own
+            legacy = text_features.WEIGHTINGS[data.pop("weighting")]
+            data.update(tf=legacy.tf, idf=legacy.idf)
         return cls(**data)
 
 
@@ -109,7 +118,7 @@ class TextModel:
 
     vocab: dict[str, int]
     idf: np.ndarray  # [d] float32
-    weighting: str = "tfidf"
+    weighting: text_features.Weighting = text_features.Weighting()
     projection: np.ndarray | None = None
     activation: str = "none"
 
@@ -254,10 +263,10 @@ def build(config: S2NetRunConfig) -> Setup:
     low, high = gold_scale(config, train)
     target = ((train.score - low) / (high - low)).astype(np.float32)
 
-    vocab = text_features.build_vocab(task.sentences, config.min_df)
+    vocab = text_features.build_vocab(task.sentences, config.min_df, config.weighting)
     if not vocab:
         raise AceJaxError(f"{config.data}: no word occurs in {config.min_df} or more training texts")
-    idf = text_features.idf_weights(task.sentences, vocab)
+    idf = text_features.idf_weights(task.sentences, vocab, config.weighting)
     ids, weights = text_features.featurize(task.sentences, vocab, idf, config.weighting)
     k_init, k_gen, k_state = jax.random.split(jax.random.PRNGKey(config.seed), 3)  # raw keys: checkpoints hold them
     try:

@@ -174,3 +174,27 @@ def test_worked_example_three_questions():
     assert before < 0.5, before  # the random projection does not yet rank q2 clearly above q3
     after = margin(train_pairwise(params, jnp.asarray(ids), jnp.asarray(weights)))
     assert after > 0.5 and after > before + 0.3, (before, after)
+
+
+def test_term_weightings_by_hand():
+    texts = ["the cat and the cat", "a dog", "the dog"]  # N = 3; df: the 2, cat 1, and 1, a 1, dog 2
+    n = 3
+    cases = {
+        text_features.Weighting(): {"cat": 2 * math.log(n / 1), "the": 2 * math.log(n / 2), "and": math.log(n)},
+        text_features.Weighting(tf="sublinear", idf="smooth"): {
+            "cat": (1 + math.log(2)) * math.log(4 / 2), "the": (1 + math.log(2)) * math.log(4 / 3),
+            "and": math.log(4 / 2)},
+        text_features.Weighting(tf="binary", idf="smooth1"): {
+            "cat": math.log(4 / 2) + 1, "the": math.log(4 / 3) + 1, "and": math.log(4 / 2) + 1},
+        text_features.Weighting(stop_words=True): {"cat": 2 * math.log(n / 1)},  # "the", "and" are stop words
+    }
+    for weighting, expected in cases.items():
+        vocab = text_features.build_vocab(texts, weighting=weighting)
+        idf = text_features.idf_weights(texts, vocab, weighting)
+        ids, weights = text_features.featurize(texts[:1], vocab, idf, weighting)
+        got = {word: float(w) for i, w in zip(ids[0], weights[0]) if i >= 0 for word, j in vocab.items() if j == i}
+        assert got == pytest.approx(expected, rel=1e-6), weighting
+    assert text_features.tokenize("Café-au-lait 2x", "ascii") == ["caf", "au", "lait", "2x"]
+    assert text_features.tokenize("Café-au-lait 2x", "unicode") == ["café", "au", "lait", "2x"]
+    with pytest.raises(ValueError, match="tf must be one of"):
+        text_features.Weighting(tf="log")

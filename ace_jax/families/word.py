@@ -181,7 +181,7 @@ def game_parts(config: GameConfig) -> game.Game:
         weighting=losses.SelfAdversarial(config.self_adv_temperature) if config.sampler == "self-adv" else None,
         nce=config.sampler == "nce", baseline=baseline, entropy_weight=config.entropy_weight,
         entropy_target=config.entropy_target, false_negative_penalty=config.false_negative_penalty,
-        off_policy=config.off_policy, importance_clip=config.importance_clip)
+        off_policy=config.off_policy, importance_clip=config.importance_clip, score_metrics=config.uses_generator)
 
 
 def fuses(config: GameConfig, state: game.GameState, layout: str, mesh=None) -> bool:
