@@ -176,6 +176,8 @@ def test_errors_a_user_can_cause_are_one_line(corpus, tmp_path):
                           "--lr must be positive, not -1.0"),
         "--min-count 0": (["train", "--corpus", str(corpus), "--out", "o", "--min-count", "0"],
                           "--min-count must be at least 1, not 0"),
+        "--min-count too high": (["train", "--corpus", str(corpus), "--out", "o", "--min-count", "100000"],
+                                 "occurs 100000 times or more"),
         "neighbors --top 0": (["neighbors", str(nan_vectors), "cat", "--top", "0"], "--top must be at least 1"),
         "binary file": (["eval", str(binary)], "binary"),
         "bad header": (["eval", str(header)], "expected a word2vec header"),
@@ -183,6 +185,8 @@ def test_errors_a_user_can_cause_are_one_line(corpus, tmp_path):
     for name, (args, expected) in cases.items():
         line = one_error_line(run_cli(*args, cwd=tmp_path))
         assert line.startswith("ace-jax: error:") and expected in line, (name, line)
+        if name == "--min-count too high":
+            assert line.endswith("lower --min-count"), line
         assert not (tmp_path / "o").exists()
     assert not Path("/proc/x").exists()
     result = run_cli("eval", str(nan_vectors), "--sets", "ws353", "--no-analogy", "--json", cwd=tmp_path)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ace_jax.data.registry import cache_dir, resolve
 from ace_jax.data.word_ids import WordIds
-from ace_jax.errors import AceJaxError
+from ace_jax.errors import AceJaxError, SettingError
 
 FORMAT_VERSION = 1  # bump when reading, normalising or the cache layout changes
 BLOCK_BYTES = 1 << 22  # 4 MiB of raw text per block: big enough that per-block overhead vanishes
@@ -67,11 +67,11 @@ class CorpusOptions:
 
     def __post_init__(self) -> None:
         if self.min_count < 1:
-            raise AceJaxError(f"min_count must be at least 1, got {self.min_count}")
+            raise SettingError("min_count", self.min_count, "{name} must be at least 1, not {value}")
         for name in ("max_vocab", "max_tokens"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise AceJaxError(f"{name} must be a positive integer or None, got {value}")
+                raise SettingError(name, value, "{name} must be positive (or None), not {value}")
 
 
 class Vocab:
@@ -265,10 +265,9 @@ def encode_files(files: Sequence[Path], options: CorpusOptions, *, source: str) 
     counts = np.bincount(raw, minlength=len(words))  # [V_seen]
     order = _rank_words(words, counts, options.min_count, options.max_vocab)
     if not order:
-        raise AceJaxError(
-            f"no word of corpus {source} occurs {options.min_count} times or more "
-            f"({np.count_nonzero(counts)} distinct words in {raw.size} tokens); lower min_count"
-        )
+        raise SettingError(
+            "min_count", options.min_count, f"no word of corpus {source} occurs {{value}} times or more "
+            f"({np.count_nonzero(counts)} distinct words in {raw.size} tokens); lower {{name}}")
     new_id = np.full(len(words), -1, dtype=np.int32)  # [V_seen] encoder id -> vocabulary id
     new_id[order] = np.arange(len(order), dtype=np.int32)
     encoded = new_id[raw]  # [N_raw]
