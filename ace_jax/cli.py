@@ -155,8 +155,8 @@ def word_fields(args, dests) -> dict:
     return fields
 
 
-def word_config_of(args, parser) -> tuple:
-    """The WordConfig the flags ask for, and for each field the flag that set it (for messages).
+def word_config_of(args, parser):
+    """The WordConfig the flags ask for; args.sources gets the fields --method set (for messages).
 
     A new run: the defaults, then --method's settings, then the flags given. --resume: the saved run's
     settings, then --method's and the flags given, if given; what differs from the saved run is an error
@@ -168,13 +168,14 @@ def word_config_of(args, parser) -> tuple:
     given = explicit_dests(parser, args.argv)
     dests = {a.dest for a in parser._actions if a.option_strings} - {"help"}
     method = methods.lookup(methods.WORD, args.method)
-    sources = {field: "--method" for field in method.settings} if "method" in given else {}
+    # A setting --method made, and no flag, is named --method in messages.
+    args.sources = {field: "--method" for field in set(method.settings) - given} if "method" in given else {}
     if not args.resume:
         fields = word_fields(args, dests - (set(method.settings) - given))
-        return methods.word_config(args.method, **fields), sources
+        return methods.word_config(args.method, **fields)
     saved = run.load_config(args.out, "word", WordConfig.from_json)
     fields = {**(method.settings if "method" in given else {}), **word_fields(args, given)}
-    return replace_fields(saved, fields), sources
+    return replace_fields(saved, fields)
 
 
 def replace_fields(config, fields: dict):
@@ -206,14 +207,14 @@ def start_devices(args) -> None:
 def run_train(args, parser) -> int:
     from ace_jax.embeddings import train_word_embeddings
 
-    config, args.sources = word_config_of(args, parser)
+    config = word_config_of(args, parser)
     start_devices(args)
     final = train_word_embeddings(config, args.out, resume=args.resume, progress=not args.quiet,
                                   devices=args.devices, row_shards=args.row_shards)
     if args.process_id:
         return 0  # process 0 reports and writes
     print_scores(final)
-    print(f"wrote {args.out}: vectors.txt, vectors.bin, eval.json, metrics.jsonl, checkpoint.msgpack")
+    print(f"run folder {args.out}: vectors.txt, vectors.bin, eval.json, metrics.jsonl, checkpoint.msgpack")
     return 0
 
 
@@ -346,7 +347,7 @@ def run_s2net_train(args, parser) -> int:
 
     given = explicit_dests(parser, args.argv)
     method = methods.lookup(methods.S2NET, args.method)
-    args.sources = {field: "--method" for field in method.settings} if "method" in given else {}
+    args.sources = {field: "--method" for field in set(method.settings) - given} if "method" in given else {}
     if args.resume:
         saved = run.load_config(args.out, "s2net", s2net_run.S2NetRunConfig.from_json)
         fields = {**(method.settings if "method" in given else {}),
@@ -358,7 +359,8 @@ def run_s2net_train(args, parser) -> int:
         config = methods.s2net_config(args.method, **fields)
     final = s2net_run.train_s2net(config, args.out, resume=args.resume, progress=not args.quiet)
     print_s2net_scores({k: v for k, v in final.items() if isinstance(v, dict)})
-    print(f"wrote {args.out}: projection.npy, vocab.tsv, metrics.json, metrics.jsonl, config.json, checkpoint.msgpack")
+    print(f"run folder {args.out}: projection.npy, vocab.tsv, metrics.json, metrics.jsonl, config.json, "
+          "checkpoint.msgpack")
     return 0
 
 
@@ -458,12 +460,19 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as error:
         print(f"ace-jax: {error}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (reading data, writing the outputs)
+        print("ace-jax: interrupted", file=sys.stderr)
+        return 130
     except SettingError as error:
         name = args.sources.get(error.field) or flag_names(sub).get(error.field) or error.field
         print(f"ace-jax: error: {error.named(name)}", file=sys.stderr)
         return 1
     except AceJaxError as error:
         print(f"ace-jax: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a file or folder the user named that the system refuses (permissions, a full disk)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"ace-jax: error: {where}{error.strerror or error}", file=sys.stderr)
         return 1
 
 

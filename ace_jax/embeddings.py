@@ -20,7 +20,6 @@ from ace_jax.data.registry import resolve
 from ace_jax.errors import AceJaxError, SettingError, check
 from ace_jax.evaluate import similarity
 from ace_jax.families import word
-from ace_jax.scorers import skipgram
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,9 +87,9 @@ class WordConfig:
             (self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every,
              "{name} must be at least 0 (0: at the end), not {value}"),
             (not (self.game.shared_negatives and self.model == "cbow"), "shared_negatives", True,
-             "{name} is for skip-gram (CBOW scores one pair per window)"),
+             "shared negatives ({name}) are for skip-gram: CBOW scores one pair per window"),
             (not (self.game.shared_negatives and self.game.sampler in ("softmax", "hs")), "shared_negatives", True,
-             "{name} needs a sampled loss, not " + self.game.sampler),
+             "shared negatives ({name}) need a sampled loss, not " + self.game.sampler),
         ])
         for name in ("eval_sets", "final_sets"):
             unknown = [s for s in getattr(self, name) if s not in similarity.SIMILARITY_SETS]
@@ -263,7 +262,7 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
         points, codes, _ = huffman.build_huffman_tree(counts)
         tables = word.HuffmanTables(jnp.asarray(points), jnp.asarray(codes))
         num_outputs = vocab_size - 1
-    params = skipgram.init(k_params, vocab_size, config.dim, num_outputs)
+    params = word.Pairs().init(k_params, vocab_size, config.dim, num_outputs)
     gen_params = gen_tx = None
     if config.game.uses_generator:
         bias = noise.log_probs if config.gen_bias == "noise" else None
@@ -280,7 +279,8 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
             return optax.chain(sparse_optim.dense_row_clip(config.row_clip), optimizer)
 
         tx = optax.inject_hyperparams(dense)(learning_rate=config.start_learning_rate)
-    state = game.create_state(k_game, params, tx, gen_params, gen_tx, sparse_updates=sparse)
+    state = game.create_state(k_game, params, tx, gen_params, gen_tx, sparse_updates=sparse,
+                              baseline=word.game_parts(config.game).baseline.init())
     game_step = word.make_step(config.game, state, model=config.model, mesh=mesh if mesh.size > 1 else None)
     # The corpus, noise and Huffman tables are read by every device: replicated.
     device_corpus, noise, tables = parallel.place((device_corpus, noise, tables), parallel.replicated(mesh))
@@ -312,8 +312,7 @@ def plot_similarity(metrics_path: Path, figure_path: Path, sets: tuple[str, ...]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines()]
-    records = [r for r in records if r.get("kind") == "eval"]
+    records = [r for r in run.read_records(metrics_path) if r.get("kind") == "eval"]
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name in sets:
         points = [(r["pairs"], r[name]["spearman"]) for r in records if name in r]
@@ -409,6 +408,5 @@ def train_word_embeddings(
     vectors.bin, eval.json and similarity.png. A pair budget is checked at log steps; steps past it are no-ops
     (their pairs are masked out). devices / row_shards: see `build`.
     """
-    run.check_folder(out_dir, "word", WordConfig.from_json, config, resume)  # before the corpus is read
-    job = WordJob(config, devices=devices, row_shards=row_shards)
-    return run.train(job, out_dir, resume=resume, progress=progress, stop_at_step=stop_at_step)
+    return run.train(WordJob, config, out_dir, resume=resume, progress=progress, stop_at_step=stop_at_step,
+                     devices=devices, row_shards=row_shards)

@@ -17,6 +17,11 @@ class SettingError(AceJaxError, ValueError):
         return self.template.format(name=name, value=self.value)
 
 
+def one_of(choices) -> str:
+    """A SettingError template for a value outside `choices`."""
+    return "{name} must be one of " + ", ".join(choices) + ", not {value!r}"
+
+
 def check(checks) -> None:
     """Raises the first failed check: each is (ok, field, value, template) as in SettingError."""
     for ok, field, value, template in checks:

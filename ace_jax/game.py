@@ -5,7 +5,7 @@ A family (ace_jax/families/: skip-gram and CBOW pairs, word2vec's windows, S2Net
 tests/test_game.py) plugs in through the four functions of `Family`; a sampler is a choice of the parts in
 `Game` (noise, generator, loss, weighting, NCE's correction, baseline); the discriminator's update
 (updates.dense, updates.sparse, or a family's fused kernel) and any sharding are chosen before jit.
-References: Bose, Ling & Cao 2018 (ACE), eq. 2-5; DESIGN.md §2.
+References: Bose, Ling & Cao 2018 (ACE), eq. 2-5.
 """
 
 import dataclasses
@@ -37,8 +37,9 @@ class GameState(flax.struct.PyTreeNode):
 
 
 def create_state(key: jax.Array, params: Any, tx, gen_params: Any = None, gen_tx=None, *,
-                 sparse_updates: bool = True) -> GameState:
-    """Builds the state of both players.
+                 sparse_updates: bool = True, baseline: jax.Array | None = None) -> GameState:
+    """Builds the state of both players; baseline: the first state of the game's baseline (Game.baseline.init()),
+    zero if None.
 
     With sparse updates the discriminator's optimiser sees gradients of the gathered rows only: an optax
     transform must then keep no per-parameter state (SGD with a schedule), and a row optimiser
@@ -55,7 +56,8 @@ def create_state(key: jax.Array, params: Any, tx, gen_params: Any = None, gen_tx
     gen_params = {} if gen_params is None else gen_params
     gen_tx = NO_GENERATOR_TX if gen_tx is None else gen_tx
     return GameState(step=jnp.zeros((), jnp.int32), key=key, params=params, opt_state=opt_state,
-                     gen_params=gen_params, gen_opt_state=gen_tx.init(gen_params), baseline=jnp.zeros((), jnp.float32),
+                     gen_params=gen_params, gen_opt_state=gen_tx.init(gen_params),
+                     baseline=jnp.zeros((), jnp.float32) if baseline is None else baseline,
                      pairs=jnp.zeros((), jnp.float32), tx=tx, gen_tx=gen_tx)
 
 
@@ -80,7 +82,7 @@ class Family(Protocol):
     extra_loss(rows, batch) -> {name: scalar}, losses added to the discriminator's (S2Net's gold pairs).
     """
 
-    def init(self, key: jax.Array) -> dict: ...  # the discriminator's tables
+    def init(self, key: jax.Array, *sizes) -> dict: ...  # the discriminator's tables (sizes: the family's own)
     def layout(self, batch) -> Layout: ...
     def rows(self, batch, negatives: jax.Array) -> dict: ...  # {table: ids, any pytree}: the rows a step reads
     def score(self, rows: dict, batch, negatives: jax.Array) -> jax.Array: ...  # [B, P, 1 + K], positive first
@@ -183,6 +185,8 @@ def mix_negatives(state: GameState, batch, noise, layout: Layout, keys, family, 
         return negatives, jnp.zeros(negatives.shape, bool), None, None
     sparse = isinstance(state.gen_tx, sparse_optim.RowOptimizer)
     proposal = game.generator.propose(state.gen_params, batch, noise, k_draws, family=family, game=game, sparse=sparse)
+    if game.off_policy and proposal.draws is not None:
+        raise ValueError("the off-policy term reads g(y|x) at the noise draws: use it with an exact generator")
     picks = generator.sample(k_gen, proposal.logits, negatives.shape[1] * negatives.shape[2])  # [B, S·K] columns
     from_gen = jax.random.bernoulli(k_mix, 1.0 - game.lam, negatives.shape)
     negatives = jnp.where(from_gen, proposal.ids(picks).reshape(negatives.shape), negatives)

@@ -13,7 +13,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
-from ace_jax.errors import AceJaxError
+from ace_jax.errors import SettingError
 
 
 def request_cpu_devices(count: int) -> None:
@@ -31,9 +31,14 @@ def request_cpu_devices(count: int) -> None:
 def initialize_distributed(coordinator: str, num_processes: int, process_id: int) -> None:
     """Joins a multi-host run; every process runs the same command with its own process_id."""
     if not 0 <= process_id < num_processes:
-        raise AceJaxError(f"process id must lie in [0, {num_processes}), not {process_id}")
+        raise SettingError("process_id", process_id,
+                           "{name} must lie in [0, " + str(num_processes) + ") (--num-processes), not {value}")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts; GPUs and TPUs use their own
-    jax.distributed.initialize(coordinator, num_processes=num_processes, process_id=process_id)
+    try:
+        jax.distributed.initialize(coordinator, num_processes=num_processes, process_id=process_id)
+    except (RuntimeError, ValueError) as error:  # a malformed address, or no coordinator there
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SettingError("coordinator", coordinator, "cannot join the run at {name} {value}: " + message) from None
 
 
 def make_mesh(devices: int | None = None, row_shards: int = 1) -> Mesh:
@@ -41,9 +46,10 @@ def make_mesh(devices: int | None = None, row_shards: int = 1) -> Mesh:
     available = jax.devices()
     devices = len(available) if devices is None else devices
     if not 1 <= devices <= len(available):
-        raise AceJaxError(f"asked for {devices} devices but {len(available)} are available")
+        raise SettingError("devices", devices, "{name} {value}: only " + str(len(available)) + " are available")
     if row_shards < 1 or devices % row_shards:
-        raise AceJaxError(f"row shards ({row_shards}) must divide the number of devices ({devices})")
+        raise SettingError("row_shards", row_shards,
+                           "{name} {value} must divide the number of devices (" + str(devices) + ")")
     grid = np.asarray(available[:devices]).reshape(devices // row_shards, row_shards)
     return Mesh(grid, ("data", "model"), axis_types=(AxisType.Auto, AxisType.Auto))
 

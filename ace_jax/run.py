@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import re
 import shutil
 import signal
@@ -76,7 +77,7 @@ def load_config(folder: str | Path, family: str, from_json, field: str = "out") 
         raise SettingError(field, str(folder), f"{{name}} {{value}}: {path.name} is damaged ({error})") from None
 
 
-def leaf_fields(config, prefix: str = "") -> dict:
+def leaf_fields(config) -> dict:
     """A config's fields, nested configs flattened: {field name: value}."""
     fields = {}
     for f in dataclasses.fields(config):
@@ -103,21 +104,28 @@ def check_folder(out: str | Path, family: str, from_json, config, resume: bool, 
         check_same_settings(load_config(out, family, from_json), config, extendable, out)
         if not (out / "checkpoint.msgpack").exists():
             raise SettingError("out", str(out), "nothing to resume: {name} {value} has no checkpoint")
-    elif jax.process_index() == 0 and out.exists() and (not out.is_dir() or any(out.iterdir())):
-        open_folder(out)  # raises the error that applies
+    elif jax.process_index() == 0:
+        try:
+            taken = out.exists() and (not out.is_dir() or any(out.iterdir()))
+        except OSError as error:
+            raise SettingError("out", str(out), f"cannot read {{name}} {{value}}: {error.strerror}") from None
+        if taken:
+            open_folder(out)  # raises the error that applies
 
 
 def open_folder(out: Path) -> bool:
     """Makes the run folder of a new run; returns whether this call created it. An existing file, a folder
     that is not empty, or a parent that cannot be created is one clear error."""
-    if out.exists() and not out.is_dir():
-        raise SettingError("out", str(out), "{name} {value} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        raise SettingError("out", str(out), "{name} {value} already exists and is not empty; pass --resume to "
-                                            "continue it or choose another folder")
-    created = not out.exists()
     try:
+        if out.exists() and not out.is_dir():
+            raise SettingError("out", str(out), "{name} {value} is a file, not a folder")
+        if out.is_dir() and any(out.iterdir()):
+            raise SettingError("out", str(out), "{name} {value} already exists and is not empty; pass --resume to "
+                                                "continue it or choose another folder")
+        created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise SettingError("out", str(out), "cannot write in {name} {value}: permission denied")
     except OSError as error:
         raise SettingError("out", str(out), f"cannot create {{name}} {{value}}: {error.strerror}") from None
     return created
@@ -135,14 +143,27 @@ def remove_temporaries(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def truncate_metrics(path: Path, last_step: int) -> None:
-    """On resume, forget records written after the checkpoint, which the resumed run will write again."""
-    if not path.exists():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kept = [line for line in lines if line and json.loads(line)["step"] <= last_step]
-    with io.atomic_write(path) as f:
-        f.write("".join(line + "\n" for line in kept))
+def read_records(path: Path) -> list[dict]:
+    """The records of a metrics.jsonl; a line a killed run left half-written is skipped."""
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "step" in record:
+            records.append(record)
+    return records
+
+
+def truncate_metrics(path: Path, last_step: int) -> int | None:
+    """On resume, forget records written after the checkpoint, which the resumed run will write again; returns
+    the checkpoint's step if an evaluation record of it is kept (the run must not evaluate it twice)."""
+    kept = [r for r in read_records(path) if r["step"] <= last_step]
+    if path.exists():
+        with io.atomic_write(path) as f:
+            f.write("".join(json.dumps(r) + "\n" for r in kept))
+    return last_step if any(r["step"] == last_step and r.get("kind") == "eval" for r in kept) else None
 
 
 def finite_or_null(record: dict) -> dict:
@@ -229,59 +250,58 @@ def next_boundary(step: int, job: Job, stop_at_step: int | None) -> int:
     return min(ends) - step
 
 
-def train(job: Job, out: str | Path, *, resume: bool = False, progress: bool = True,
-          stop_at_step: int | None = None) -> dict:
-    """Trains `job` into the run folder `out`; returns the final scores (those of job.final_file).
+def train(job_type, config, out: str | Path, *, resume: bool = False, progress: bool = True,
+          stop_at_step: int | None = None, **job_options) -> dict:
+    """Trains job_type(config, **job_options) into the run folder `out`; returns the final scores (those of
+    the job's final_file).
 
-    A new run needs `out` absent or empty, and writes config.json first. resume=True continues from the
-    checkpoint with the saved settings (`job.config` must equal them but for job.extendable), and gives the
-    same result as an unbroken run; on a finished run it returns the saved scores and writes nothing.
-    stop_at_step (or Ctrl-C, or SIGTERM) saves a checkpoint and stops: {} for stop_at_step, Interrupted
-    (exit status 128 + the signal) otherwise. A run that fails before its first checkpoint leaves no folder it
-    created. In a multi-host run every process trains and only process 0 writes.
+    A new run needs `out` absent or empty: the folder is made before the job reads any data, and
+    config.json is written first. resume=True continues from the checkpoint with the saved settings
+    (`config` must equal them but for job_type.extendable), and gives the same result as an unbroken run;
+    on a finished run it returns the saved scores and writes nothing. stop_at_step (or Ctrl-C, or SIGTERM)
+    saves a checkpoint and stops: {} for stop_at_step, Interrupted (exit status 128 + the signal) otherwise.
+    A run that fails before its first checkpoint leaves no folder it created. In a multi-host run every
+    process trains and only process 0 writes.
     """
     out = Path(out)
     writer = jax.process_index() == 0
     checkpoint_path, metrics_path = out / "checkpoint.msgpack", out / "metrics.jsonl"
-    created = False
-    if resume:
-        check_folder(out, job.family, type(job.config).from_json, job.config, True, job.extendable)
-        state = io.load_checkpoint(checkpoint_path, job.initial_state())
-        if writer:
-            remove_temporaries(out)
-            write_config(out, job)  # an extended run (job.extendable) records its new settings
-        if (out / job.final_file).exists() and (int(state.step) >= job.total_steps or job.spent(state)):
-            return json.loads((out / job.final_file).read_text(encoding="utf-8"))  # finished: nothing to add
-        if writer:
-            truncate_metrics(metrics_path, int(state.step))
-    else:
-        state = job.initial_state()
-        if writer:
-            created = open_folder(out)
-            write_config(out, job)
-            job.start(out)
-    state = job.place(state)
-
-    def checkpoint():
-        host_state = job.fetch(state)  # every process takes part when shards live on other hosts
-        if writer:
-            io.save_checkpoint(checkpoint_path, host_state)
-
-    def record(entry):
-        if writer:
-            append_jsonl(metrics_path, entry)
-
-    line = ProgressLine(job) if progress and writer else None
-    step, scores, evaluated = int(state.step), {}, None
-    spent = False  # a budget other than steps, read from the device at log steps only (no host sync per step)
+    check_folder(out, job_type.family, type(config).from_json, config, resume, job_type.extendable)
+    created = open_folder(out) if writer and not resume else False
+    line, evaluated = None, None
     try:
+        job = job_type(config, **job_options)  # reads and checks the data
+        if resume:
+            state = io.load_checkpoint(checkpoint_path, job.initial_state())
+            if (out / job.final_file).exists() and (int(state.step) >= job.total_steps or job.spent(state)):
+                if writer:
+                    remove_temporaries(out)
+                return json.loads((out / job.final_file).read_text(encoding="utf-8"))  # finished: nothing to add
+            if writer:
+                remove_temporaries(out)
+                write_config(out, job)  # an extended run (job_type.extendable) records its new settings
+                evaluated = truncate_metrics(metrics_path, int(state.step))
+        else:
+            state = job.initial_state()
+            if writer:
+                write_config(out, job)
+                job.start(out)
+        state = job.place(state)
+
+        def checkpoint():
+            host_state = job.fetch(state)  # every process takes part when shards live on other hosts
+            if writer:
+                io.save_checkpoint(checkpoint_path, host_state)
+
+        def record(entry):
+            if writer:
+                append_jsonl(metrics_path, entry)
+
+        line = ProgressLine(job) if progress and writer else None
+        step, scores = int(state.step), {}
+        spent = job.spent(state)  # a budget other than steps, read from the device at log steps only
         with stop_requests() as stop:
             while step < job.total_steps and not spent:
-                if stop.is_set():
-                    checkpoint()
-                    name = SIGNAL_NAMES.get(stop.signum, f"signal {stop.signum}")
-                    raise Interrupted(f"stopped by {name} at step {step}; the checkpoint is saved, continue with "
-                                      "--resume", stop.signum)
                 if stop_at_step is not None and step >= stop_at_step:
                     checkpoint()
                     return {}
@@ -304,6 +324,11 @@ def train(job: Job, out: str | Path, *, resume: bool = False, progress: bool = T
                         record({"step": step, "kind": "eval", **scores})
                 if job.checkpoint_every and step % job.checkpoint_every == 0:
                     checkpoint()
+                if stop.is_set():  # between steps, and after the last one too
+                    checkpoint()
+                    name = SIGNAL_NAMES.get(stop.signum, f"signal {stop.signum}")
+                    raise Interrupted(f"stopped by {name} at step {step}; the checkpoint is saved, continue with "
+                                      "--resume", stop.signum)
     except BaseException:
         if created and not checkpoint_path.exists():
             shutil.rmtree(out, ignore_errors=True)

@@ -16,7 +16,7 @@ import scipy.stats
 
 from ace_jax import game, io, run, text_features
 from ace_jax.data import pairs as pairs_lib
-from ace_jax.errors import AceJaxError, check
+from ace_jax.errors import AceJaxError, SettingError, check
 from ace_jax.families import s2net as s2net_family
 from ace_jax.families.s2net import Batch, Candidates, GoldPairs, PairBatch, Preferences, S2NetConfig
 from ace_jax.scorers import s2net
@@ -269,16 +269,16 @@ def build(config: S2NetRunConfig) -> Setup:
     idf = text_features.idf_weights(task.sentences, vocab, config.weighting)
     ids, weights = text_features.featurize(task.sentences, vocab, idf, config.weighting)
     k_init, k_gen, k_state = jax.random.split(jax.random.PRNGKey(config.seed), 3)  # raw keys: checkpoints hold them
-    try:
-        params = s2net.init(k_init, len(vocab), config.dim, config.init, ids, weights)
-    except ValueError as error:
-        raise AceJaxError(str(error)) from None
+    if config.init == "lsi" and not 0 < config.dim < min(len(task.sentences), len(vocab)):
+        raise SettingError("dim", config.dim, "{name} must lie below min(texts, terms) = "
+                           + str(min(len(task.sentences), len(vocab))) + " for the lsi start, not {value}")
+    params = s2net_family.S2Net().init(k_init, len(vocab), config.dim, config.init, ids, weights)
     gen_params = gen_tx = None
     if config.game.sampler == "ace":
         gen_params = s2net_family.init_generator(k_gen, len(vocab), config.gen_dim)
         gen_tx = optax.adam(config.gen_learning_rate)
     state = game.create_state(k_state, params, optax.adam(config.learning_rate), gen_params, gen_tx,
-                              sparse_updates=False)
+                              sparse_updates=False, baseline=s2net_family.game_parts(config.game).baseline.init())
     return Setup(config, train, task, pair_text, target, TextModel(vocab, idf, config.weighting),
                  Candidates(jnp.asarray(ids), jnp.asarray(weights)), state, evals)
 
@@ -384,6 +384,8 @@ class S2NetJob:
                                      self.config.paraphrase_threshold)}
 
     def finish(self, state, out: Path, writer: bool) -> dict:
+        if not writer:
+            return {}
         model = model_of(self.setup, state)
         final = {name: evaluate(model, pairs, self.config.paraphrase_threshold)
                  for name, pairs in self.setup.evals.items()}
@@ -404,5 +406,4 @@ def train_s2net(config: S2NetRunConfig, out_dir: str | Path, *, resume: bool = F
     checkpoint with its settings, up to config.steps (the one setting a resumed run may change: raise it to
     train longer), giving the same A as an unbroken run (run.train has the rules).
     """
-    run.check_folder(out_dir, "s2net", S2NetRunConfig.from_json, config, resume, S2NetJob.extendable)
-    return run.train(S2NetJob(config), out_dir, resume=resume, progress=progress, stop_at_step=stop_at_step)
+    return run.train(S2NetJob, config, out_dir, resume=resume, progress=progress, stop_at_step=stop_at_step)

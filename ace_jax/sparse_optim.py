@@ -25,7 +25,7 @@ class RowOptimizer(NamedTuple):
     update(ids, grads, state) -> (unique_ids, deltas, state): ids {name: [...] int32, −1 padding} and
       grads {name: [..., d]} for the gathered rows; unique_ids {name: [N]} (DROPPED-padded) and deltas
       {name: [N, d]}, to be added with `apply_updates` (SGD's ids may repeat: the scatter-add sums them).
-    name: "sgd", "adagrad" or "adam"; train_step fuses plain SGD into one CPU kernel.
+    name: "sgd", "adagrad" or "adam"; the word family fuses plain SGD into one CPU kernel (word.fuses).
     row_clip: each row's gradient, summed over the step, is scaled down to this L2 norm when larger
       (0: never). See `clip_rows`.
     """

@@ -21,3 +21,8 @@ def format_mean_std(values, digits: int = 3) -> str:
     if math.isnan(mean):
         return "–"
     return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def sample_std(values, axis: int = 0) -> np.ndarray:
+    """The sample std (ddof = 1) along `axis`, for error bars over seeds."""
+    return np.asarray(values, np.float64).std(axis=axis, ddof=1)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ace_jax.errors import check
+from ace_jax.errors import check, one_of
 
 # unicode: a token is a maximal run of Unicode letters and digits after lower-casing; everything else
 # (spaces, punctuation, apostrophes, hyphens, underscores) separates: "Depp's" -> "depp", "s".
@@ -30,10 +30,6 @@ to from up down out off over under again further once
 all any both each few more most other some such no not only own same too very just also
 s t d ll m re ve don doesn didn isn aren wasn weren hasn haven hadn won wouldn shouldn couldn can't
 """.split())
-
-
-def one_of(choices) -> str:
-    return "{name} must be one of " + ", ".join(choices) + ", not {value!r}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,7 +48,7 @@ if [[ "${QUICK:-0}" == 1 ]]; then
   ace=(--max-tokens 100000 --chunk 512 --repeats 1 --window-steps 5)
   vocab=(--vocab-sizes 1000,100000 --tokens 200000 --chunk 2048 --steps 5 --repeats 2) limits=(120 300 300 300)
 else
-  tests=(tests/test_train.py tests/test_sparse_optim.py tests/test_reinforce.py)
+  tests=(tests/test_word.py tests/test_game.py tests/test_sparse_optim.py tests/test_reinforce.py)
   ns=(--max-tokens 0 --chunk 512,8192,65536 --repeats 3 --window-steps 300)
   ace=(--max-tokens 1000000 --chunk 512,8192 --repeats 3 --window-steps 100)
   vocab=(--vocab-sizes 10000,1000000 --chunk 8192 --steps 20 --repeats 5) limits=(90 240 120 150)

@@ -169,7 +169,7 @@ def plot(results: dict, path: Path) -> None:
             points = min(len(r["curve"]) for r in runs)  # seeds keep different numbers of tokens: ±1 evaluation
             xs = np.array([[p["pairs"] for p in r["curve"][:points]] for r in runs]).mean(0)
             ys = np.array([[p[name]["spearman"] for p in r["curve"][:points]] for r in runs])
-            ax.errorbar(xs, ys.mean(0), yerr=ys.std(0, ddof=1) if len(runs) > 1 else None, marker="o", ms=3,
+            ax.errorbar(xs, ys.mean(0), yerr=stats.sample_std(ys) if len(runs) > 1 else None, marker="o", ms=3,
                         capsize=2, label=method)
         ax.set_title(name)
         ax.set_xlabel("positive pairs seen")

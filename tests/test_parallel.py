@@ -102,7 +102,7 @@ def test_cli_devices_flag_on_a_cpu(tmp_path):
     np.testing.assert_allclose(four, single, rtol=1e-4, atol=1e-5)
     bad = run([sys.executable, "-m", "ace_jax.cli", "train", *flags[:-1], str(tmp_path / "bad"), "--row-shards", "3"])
     _, err = bad.communicate(timeout=300)
-    expected = ["ace-jax: error: row shards (3) must divide the number of devices (4)"]
+    expected = ["ace-jax: error: --row-shards 3 must divide the number of devices (4)"]
     assert bad.returncode == 1 and err.strip().splitlines() == expected
     assert not (tmp_path / "bad").exists()
 

@@ -128,7 +128,7 @@ def test_a_failed_run_before_its_first_checkpoint_leaves_nothing(corpus, tmp_pat
             raise AceJaxError("boom")
 
     with pytest.raises(AceJaxError, match="boom"):
-        run.train(Failing(tiny_config(corpus)), out, progress=False)
+        run.train(Failing, tiny_config(corpus), out, progress=False)
     assert not out.exists()
 
 
@@ -179,6 +179,8 @@ def test_errors_a_user_can_cause_are_one_line(corpus, tmp_path):
         "--min-count too high": (["train", "--corpus", str(corpus), "--out", "o", "--min-count", "100000"],
                                  "occurs 100000 times or more"),
         "neighbors --top 0": (["neighbors", str(nan_vectors), "cat", "--top", "0"], "--top must be at least 1"),
+        "--process-id": (train_cli(corpus, "o", "--coordinator", "localhost:1", "--num-processes", "2",
+                                   "--process-id", "5"), "--process-id must lie in [0, 2)"),
         "binary file": (["eval", str(binary)], "binary"),
         "bad header": (["eval", str(header)], "expected a word2vec header"),
     }
@@ -210,3 +212,22 @@ def test_s2net_resume_may_train_longer_but_not_differently(tmp_path, capsys):
     assert main([*args, "--steps", "200", "--resume", "--lr", "0.5"]) == 1
     assert capsys.readouterr().err.startswith("ace-jax: error: --lr 0.5 differs")
     assert np.isfinite(json.loads((out / "metrics.json").read_text())["train"]["spearman"])
+
+
+def test_resume_skips_a_half_written_record_and_evaluates_the_last_step_once(corpus, tmp_path):
+    out = tmp_path / "run"
+    config = tiny_config(corpus, epochs=1, log_every=5, eval_every=0)
+    train_word_embeddings(config, out, stop_at_step=10, progress=False)
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"step": 11, "kind": "tra')  # a writer killed mid-line
+    train_word_embeddings(config, out, resume=True, progress=False)
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line whole
+    # Killed after the final checkpoint and evaluation, before eval.json: the resumed run writes the outputs
+    # and does not evaluate the last step again.
+    (out / "eval.json").unlink()
+    train_word_embeddings(config, out, resume=True, progress=False)
+    again = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    last = records[-1]["step"]
+    assert [r for r in again if r["kind"] == "eval" and r["step"] == last] == [records[-1]]
+    assert (out / "eval.json").exists()

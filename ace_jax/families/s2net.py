@@ -9,16 +9,12 @@ import jax
 import jax.numpy as jnp
 
 from ace_jax import game, generator, losses, reinforce, updates
-from ace_jax.errors import check
+from ace_jax.errors import check, one_of
 from ace_jax.scorers import s2net
 
 SAMPLERS = ("none", "uniform", "in-batch", "self-adv", "ace")
 LOSSES = ("logistic", "hinge", "mse")
 MASKED_LOGIT = -1e9  # finite, so a row with every candidate masked stays a (uniform) distribution
-
-
-def one_of(choices) -> str:
-    return "{name} must be one of " + ", ".join(choices) + ", not {value!r}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,17 +10,13 @@ import jax.numpy as jnp
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from ace_jax import cpu_kernels, game, generator, losses, noise, reinforce, sparse_optim, updates
-from ace_jax.errors import check
+from ace_jax.errors import check, one_of
 from ace_jax.scorers import skipgram
 
 SAMPLERS = ("ns", "nce", "self-adv", "adv", "ace", "softmax", "hs")
 BASELINES = ("none", "moving-average", "self-critical")
 GENERATORS = ("exact", "pool", "kbgan")
 KERNELS = ("auto", "xla")
-
-
-def one_of(choices) -> str:
-    return "{name} must be one of " + ", ".join(choices) + ", not {value!r}"
 
 
 @dataclasses.dataclass(frozen=True)
