@@ -465,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SettingError as error:
         name = args.sources.get(error.field) or flag_names(sub).get(error.field) or error.field
+        if name == "--method":  # a setting the named method made: show the method
+            error.value = args.method
         print(f"ace-jax: error: {error.named(name)}", file=sys.stderr)
         return 1
     except AceJaxError as error:

@@ -91,7 +91,7 @@ def check_same_settings(saved, given, extendable: tuple[str, ...], out: Path) ->
     saved_fields, given_fields = leaf_fields(saved), leaf_fields(given)
     for name, value in given_fields.items():
         if name not in extendable and value != saved_fields[name]:
-            raise SettingError(name, value, f"{{name}} {{value!r}} differs from the run in {out}, which has "
+            raise SettingError(name, value, f"{{name}} {{value!r}} differs from the run in {out}, whose {name} is "
                                             f"{saved_fields[name]!r}; resume with its settings, or choose another "
                                             "--out")
 

@@ -66,12 +66,13 @@ def test_a_signal_saves_a_checkpoint_and_exits_128_plus_it(corpus, tmp_path, sig
 def test_resume_with_other_settings_is_an_error_naming_the_flag(corpus, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(train_cli(corpus, out, "--quiet")) == 0
-    for extra, flag in ((["--lr", "0.5"], "--lr 0.5"), (["--method", "ace"], "--method 'ace'"),
+    for extra, flag in ((["--lr", "0.5"], "--lr 0.5"), (["--method", "ace-pool"], "--method 'ace-pool'"),
                         (["--no-normalize"], "--no-normalize False")):
         capsys.readouterr()
         assert main(["train", "--corpus", str(corpus), "--out", str(out), "--resume", *extra]) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"ace-jax: error: {flag} differs from the run in") and err.count("\n") == 1, err
+        assert "whose" in err, err
     # The same settings, given or left out, are not an error.
     assert main(["train", "--corpus", str(corpus), "--out", str(out), "--resume", "--lr", "0.005", "--quiet"]) == 0
     saved = run.load_config(out, "word", WordConfig.from_json)  # the Python API names the field
