@@ -271,6 +271,20 @@ def run_neighbors(args, parser) -> int:
     return 0
 
 
+def run_negatives(args, parser) -> int:
+    from ace_jax.embeddings import negatives_of
+
+    if args.top < 1:
+        raise SettingError("top", args.top, "{name} must be at least 1, not {value}")
+    for word, found in negatives_of(args.run, args.words, args.top).items():
+        print(word)
+        for name, title in (("generator", "generator g(y|x)"), ("discriminator", "discriminator u_x·v_y"),
+                            ("cosine", "cosine neighbours")):
+            cells = ", ".join(f"{w} {v:.3g}" for w, v in found[name]) or "(no generator: a noise-only sampler)"
+            print(f"  {title:<22} {cells}")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------- s2net
 
 
@@ -434,6 +448,10 @@ def build_parser() -> Parser:
     n.add_argument("vectors", help="a word2vec file, text or binary")
     n.add_argument("words", nargs="+", help="the words to find neighbours of")
     n.add_argument("--top", type=int, default=10, help="how many")
+    g = commands.add_parser("negatives", help="the generator's negatives beside the discriminator's choices")
+    g.add_argument("run", help="a folder written by ace-jax train")
+    g.add_argument("words", nargs="+", help="query words")
+    g.add_argument("--top", type=int, default=10, help="how many of each")
     add_s2net_parser(commands)
     return parser
 
@@ -454,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv, args.sources = argv, {}
     sub = subcommand_parser(parser, args)
-    run = {"train": run_train, "eval": run_eval, "neighbors": run_neighbors, "s2net": run_s2net}[args.command]
+    run = {"train": run_train, "eval": run_eval, "neighbors": run_neighbors, "negatives": run_negatives,
+           "s2net": run_s2net}[args.command]
     try:
         return run(args, sub)
     except Interrupted as error:

@@ -14,12 +14,13 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from ace_jax import game, generator, huffman, io, noise as noise_lib, parallel, run, sparse_optim, windows
-from ace_jax.data.corpus import CorpusOptions, EncodedCorpus, load_corpus
+from ace_jax import game, generator, hardness, huffman, io, noise as noise_lib, parallel, run, sparse_optim, windows
+from ace_jax.data.corpus import CorpusOptions, EncodedCorpus, Vocab, load_corpus
 from ace_jax.data.registry import resolve
 from ace_jax.errors import AceJaxError, SettingError, check
 from ace_jax.evaluate import similarity
 from ace_jax.families import word
+from ace_jax.scorers import skipgram
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,36 +252,15 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
     vocab_size = len(corpus.vocab)
     if config.game.sampler == "hs" and vocab_size < 2:
         raise AceJaxError("hierarchical softmax needs at least two words in the vocabulary")
-    root = jax.random.PRNGKey(config.seed)
-    k_data, k_game, k_params, k_gen = (jax.random.fold_in(root, i) for i in range(4))
     counts = corpus.vocab.counts
+    k_data = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)
     device_corpus = windows.make_device_corpus(corpus.tokens, counts, sample=config.sample, key=k_data)
     noise = noise_lib.unigram(counts)
     tables = None
-    num_outputs = vocab_size
     if config.game.sampler == "hs":
         points, codes, _ = huffman.build_huffman_tree(counts)
         tables = word.HuffmanTables(jnp.asarray(points), jnp.asarray(codes))
-        num_outputs = vocab_size - 1
-    params = word.Pairs().init(k_params, vocab_size, config.dim, num_outputs)
-    gen_params = gen_tx = None
-    if config.game.uses_generator:
-        bias = noise.log_probs if config.gen_bias == "noise" else None
-        gen_params = generator.init(k_gen, vocab_size, vocab_size, config.gen_dim, bias=bias)
-        # Candidate generators read a few rows per step: lazy Adam keeps their step free of [V, d_g] passes.
-        lazy = config.game.generator != "exact"
-        gen_tx = (sparse_optim.adam if lazy else optax.adam)(config.gen_learning_rate)
-    sparse = config.game.sparse_updates and config.game.sampler != "softmax"
-    if sparse:  # per-row state, read and written only where a step touches (SGD's fuses into a CPU kernel)
-        tx = getattr(sparse_optim, config.optimizer)(config.start_learning_rate, row_clip=config.row_clip)
-    else:
-        def dense(learning_rate):
-            optimizer = getattr(optax, config.optimizer)(learning_rate)
-            return optax.chain(sparse_optim.dense_row_clip(config.row_clip), optimizer)
-
-        tx = optax.inject_hyperparams(dense)(learning_rate=config.start_learning_rate)
-    state = game.create_state(k_game, params, tx, gen_params, gen_tx, sparse_updates=sparse,
-                              baseline=word.game_parts(config.game).baseline.init())
+    state = initial_state(config, vocab_size, noise.log_probs)
     game_step = word.make_step(config.game, state, model=config.model, mesh=mesh if mesh.size > 1 else None)
     # The corpus, noise and Huffman tables are read by every device: replicated.
     device_corpus, noise, tables = parallel.place((device_corpus, noise, tables), parallel.replicated(mesh))
@@ -294,6 +274,80 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
                                         mesh=mesh, game_step=game_step),
                       donate_argnums=0, out_shardings=(shardings, parallel.replicated(mesh)))
     return Setup(corpus, epochs, noise, tables, total_steps, step_fn, state, mesh, row_shards)
+
+
+def initial_state(config: WordConfig, vocab_size: int, noise_log_probs: jax.Array) -> game.GameState:
+    """Both players' first state: the tables (word2vec's start), the optimisers, the generator (starting at
+    the noise, gen_bias "noise", or uniform) and the baseline."""
+    root = jax.random.PRNGKey(config.seed)
+    k_game, k_params, k_gen = (jax.random.fold_in(root, i) for i in range(1, 4))
+    num_outputs = vocab_size - 1 if config.game.sampler == "hs" else vocab_size  # hs: the Huffman tree's nodes
+    params = word.Pairs().init(k_params, vocab_size, config.dim, num_outputs)
+    gen_params = gen_tx = None
+    if config.game.uses_generator:
+        bias = noise_log_probs if config.gen_bias == "noise" else None
+        gen_params = generator.init(k_gen, vocab_size, vocab_size, config.gen_dim, bias=bias)
+        # Candidate generators read a few rows per step: lazy Adam keeps their step free of [V, d_g] passes.
+        lazy = config.game.generator != "exact"
+        gen_tx = (sparse_optim.adam if lazy else optax.adam)(config.gen_learning_rate)
+    sparse = config.game.sparse_updates and config.game.sampler != "softmax"
+    if sparse:  # per-row state, read and written only where a step touches (SGD's fuses into a CPU kernel)
+        tx = getattr(sparse_optim, config.optimizer)(config.start_learning_rate, row_clip=config.row_clip)
+    else:
+        def dense(learning_rate):
+            optimizer = getattr(optax, config.optimizer)(learning_rate)
+            return optax.chain(sparse_optim.dense_row_clip(config.row_clip), optimizer)
+
+        tx = optax.inject_hyperparams(dense)(learning_rate=config.start_learning_rate)
+    return game.create_state(k_game, params, tx, gen_params, gen_tx, sparse_updates=sparse,
+                             baseline=word.game_parts(config.game).baseline.init())
+
+
+def load_run(run_dir: str | Path) -> tuple[WordConfig, list[str], game.GameState]:
+    """A word run folder's settings, vocabulary and last checkpoint, read without its corpus."""
+    folder = Path(run_dir)
+    config = run.load_config(folder, "word", WordConfig.from_json, field="run")
+    try:
+        words = Vocab.from_file(folder / "vocab.tsv").words
+    except OSError as error:
+        raise SettingError("run", str(folder),
+                           f"{{name}} {{value}}: cannot read vocab.tsv ({error.strerror})") from None
+    template = initial_state(config, len(words), jnp.zeros(len(words)))
+    state = io.load_checkpoint(folder / "checkpoint.msgpack", jax.device_get(template))
+    return config, words, state
+
+
+def negatives_of(run_dir: str | Path, queries: list[str], top: int = 10) -> dict:
+    """For each query word of a run: the generator's most likely negatives g(y|x) (a table generator's full
+    softmax; none for a noise-only sampler), the discriminator's highest scores u_x · v_y (the contexts it
+    believes in most, which hard negatives should approach) and the cosine neighbours of u_x.
+    {word: {"generator": [(word, p)], "discriminator": [(word, s)], "cosine": [(word, cos)]}}."""
+    config, words, state = load_run(run_dir)
+    index = {w: i for i, w in enumerate(words)}
+    unknown = [q for q in queries if q not in index]
+    if unknown:
+        raise AceJaxError(f"unknown word {unknown[0]!r}: not in the run's vocabulary")
+    if config.game.sampler == "hs":
+        raise AceJaxError("a hierarchical-softmax run has no output row per word to score negatives with")
+    ids = jnp.asarray([index[q] for q in queries], jnp.int32)
+    found = {}
+    scores = np.asarray(skipgram.score_all(state.params, ids))  # [Q, V]
+    unit = np.asarray(state.params["in"], np.float64)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    probs = np.asarray(jax.nn.softmax(generator.logits(state.gen_params, ids))) if state.gen_params else None
+
+    def best(values, row, exclude_self=True):
+        values = values.astype(np.float64).copy()
+        if exclude_self:
+            values[row] = -np.inf
+        order = np.argsort(-values, kind="stable")[:top]
+        return [(words[i], float(values[i])) for i in order]
+
+    for n, query in enumerate(queries):
+        row = index[query]
+        found[query] = {"generator": best(probs[n], row, False) if probs is not None else [],
+                        "discriminator": best(scores[n], row, False), "cosine": best(unit @ unit[row], row)}
+    return found
 
 
 def input_vectors(setup: Setup, state: game.GameState) -> np.ndarray:
@@ -343,6 +397,10 @@ class WordJob:
         self.checkpoint_every = config.checkpoint_every
         self.words = self.setup.corpus.vocab.words
         self.writer = jax.process_index() == 0
+        # Hardness is measured on the same corpus queries at every evaluation point: tokens drawn uniformly
+        # from the corpus, so frequent words are queried as often as training queries them.
+        tokens = self.setup.corpus.tokens
+        self.hardness_queries = np.asarray(tokens[np.random.default_rng(0).integers(0, len(tokens), 2048)])
 
     def start(self, out: Path) -> None:
         self.setup.corpus.vocab.to_file(out / "vocab.tsv")
@@ -369,13 +427,21 @@ class WordJob:
 
     def progress(self, status: dict, scores: dict) -> list[str]:
         budget = "" if self.config.pairs is None else f" of {self.config.pairs / 1e6:.2f}M"
-        return [f"pairs {status['total_pairs'] / 1e6:.2f}M{budget}"]
+        parts = [f"pairs {status['total_pairs'] / 1e6:.2f}M{budget}"]
+        if "loss_ratio" in scores.get("hardness", {}):
+            parts.append(f"hardness ×{scores['hardness']['loss_ratio']:.2f}")
+        return parts
 
     def evaluate(self, state: game.GameState) -> dict:
-        vectors = input_vectors(self.setup, state)  # every process takes part in the fetch
+        host = self.setup.fetch(state)  # every process takes part in the fetch
         if not self.writer:
             return {}
-        return {"pairs": float(state.pairs), **evaluate_vectors(vectors, self.words, self.config.eval_sets, False)}
+        vectors = np.asarray(host.params["in"][: len(self.words)], np.float32)
+        scores = {"pairs": float(state.pairs), **evaluate_vectors(vectors, self.words, self.config.eval_sets, False)}
+        if self.config.game.sampler not in ("softmax", "hs"):
+            scores["hardness"] = hardness.word_hardness(
+                host.params, host.gen_params or None, self.setup.noise, self.hardness_queries, jax.random.key(0))
+        return scores
 
     def finish(self, state: game.GameState, out: Path, writer: bool) -> dict:
         vectors = input_vectors(self.setup, state)

@@ -166,3 +166,18 @@ def test_signals_are_taken_between_steps(signum):
         os.kill(os.getpid(), signum)  # no KeyboardInterrupt or exit mid-step: the loop sees the event instead
         assert stop.wait(5) and stop.signum == signum
     assert signal.getsignal(signum) is before
+
+
+def test_negatives_shows_the_generator_beside_the_discriminator_and_hardness_is_recorded(tmp_path, capsys):
+    corpus = write_planted_corpus(tmp_path / "corpus.txt", sentences=300)
+    out = tmp_path / "run"
+    train_word_embeddings(tiny_config(corpus, epochs=1, game=GameConfig(sampler="ace")), out, progress=False)
+    assert main(["negatives", str(out), "cat", "car", "--top", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if not line.startswith("  ")] == ["cat", "car"]
+    generator_rows = [line for line in lines if "generator g(y|x)" in line]
+    assert len(generator_rows) == 2 and all(len(row.split(",")) == 4 for row in generator_rows), lines
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    hardness = [r["hardness"] for r in records if r["kind"] == "eval"][-1]
+    assert {"noise_loss", "gen_loss", "loss_ratio", "gen_top_k", "gen_entropy", "gen_overlap"} <= set(hardness)
+    assert main(["negatives", str(out), "zebra"]) == 1

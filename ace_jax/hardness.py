@@ -1,0 +1,80 @@
+"""Hardness of a game's negatives, measured at evaluation points: is the generator's draw harder for the
+discriminator than the noise's, does it reach the discriminator's own top-k, and does it depend on the query?
+
+The measures, for a fixed sample of queries and the tables as they are:
+  noise_loss, gen_loss   the discriminator's mean loss on `draws` noise and generator draws per query, the
+                         logistic term −log σ(−s) = softplus(s) of a negative's score s (its REINFORCE reward)
+  loss_ratio             gen_loss / noise_loss: above 1, the generator's negatives are harder than the noise's
+  noise_top_k, gen_top_k how often a draw is among the discriminator's `top_k` highest-scoring candidates
+  gen_entropy            H(g(·|x)) in nats, mean over queries (noise_entropy: H(q), the noise's)
+  gen_overlap            the mean Jaccard overlap of the generator's top-10 candidates between two queries:
+                         1 for a generator that ignores its query, near 0 for one that conditions on it
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ace_jax import generator, noise as noise_lib
+from ace_jax.scorers import skipgram
+
+
+@functools.partial(jax.jit, static_argnames=("draws", "top_k", "top_gen"))
+def measure_chunk(scores: jax.Array, gen_logits: jax.Array | None, noise_ids: jax.Array, key: jax.Array, *,
+                  draws: int, top_k: int, top_gen: int) -> dict:
+    """scores [c, C] of the discriminator, gen_logits [c, C] or None, noise_ids [c, draws] -> per-query sums."""
+    threshold = jax.lax.top_k(scores, top_k)[0][:, -1:]  # [c, 1]: the k-th highest score
+
+    def side(ids):
+        picked = jnp.take_along_axis(scores, ids, axis=1)  # [c, draws]
+        return jax.nn.softplus(picked).mean(1), (picked >= threshold).mean(1)
+
+    out = dict(zip(("noise_loss", "noise_top_k"), side(noise_ids)))
+    if gen_logits is not None:
+        gen_ids = generator.sample(key, gen_logits, draws)  # [c, draws]
+        out.update(zip(("gen_loss", "gen_top_k"), side(gen_ids)))
+        out["gen_entropy"] = generator.entropy(gen_logits)
+        out["gen_top"] = jax.lax.top_k(gen_logits, top_gen)[1]  # [c, top_gen]
+    return out
+
+
+def jaccard_overlap(tops: np.ndarray, rng: np.random.Generator, pairs: int = 2048) -> float:
+    """Mean |A ∩ B| / |A ∪ B| of the top sets of random pairs of distinct queries: tops [Q, n]."""
+    if len(tops) < 2:
+        return float("nan")
+    i = rng.integers(0, len(tops), pairs)
+    j = (i + rng.integers(1, len(tops), pairs)) % len(tops)
+    overlaps = [len(set(tops[a]) & set(tops[b])) / len(set(tops[a]) | set(tops[b])) for a, b in zip(i, j)]
+    return float(np.mean(overlaps))
+
+
+def summarize(parts: list[dict], noise_entropy: float) -> dict:
+    """Per-chunk measures -> the means over queries, with the ratio and the top-10 overlap."""
+    joined = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+    result = {k: float(v.mean()) for k, v in joined.items() if k != "gen_top"}
+    result["noise_entropy"] = noise_entropy
+    if "gen_loss" in result:
+        result["loss_ratio"] = result["gen_loss"] / max(result["noise_loss"], 1e-12)
+        result["gen_overlap"] = jaccard_overlap(joined["gen_top"], np.random.default_rng(0))
+    return result
+
+
+def word_hardness(params: dict, gen_params: dict | None, noise: noise_lib.NoiseDistribution, queries: np.ndarray,
+                  key: jax.Array, *, draws: int = 5, top_k: int = 100, top_gen: int = 10, chunk: int = 256) -> dict:
+    """The measures for skip-gram queries [Q] (word ids): the discriminator scores u_x · v_y over every output
+    row; the generator is the table generator's softmax over all of them (the pool and KBGAN-style generators
+    estimate the same softmax from draws). gen_params None (a noise-only sampler): the noise's measures only."""
+    parts = []
+    for start in range(0, len(queries), chunk):
+        q = jnp.asarray(queries[start:start + chunk], jnp.int32)
+        k_noise, k_gen = jax.random.split(jax.random.fold_in(key, start))
+        scores = skipgram.score_all(params, q)  # [c, V]
+        gen_logits = generator.logits(gen_params, q) if gen_params else None
+        noise_ids = noise_lib.sample(noise, k_noise, (len(q), draws))
+        parts.append(measure_chunk(scores, gen_logits, noise_ids, k_gen, draws=draws, top_k=min(top_k, scores.shape[1]),
+                                   top_gen=min(top_gen, scores.shape[1])))
+    probs = np.exp(np.asarray(noise.log_probs, np.float64))
+    noise_entropy = float(-(probs[probs > 0] * np.log(probs[probs > 0])).sum())
+    return summarize(jax.device_get(parts), noise_entropy)

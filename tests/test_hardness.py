@@ -1,0 +1,45 @@
+"""Hardness measures by hand: a two-query, four-word problem whose scores and distributions are known."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ace_jax import hardness, noise
+
+# u_0 = (1, 0), u_1 = (0, 1); the output rows make s(0, ·) = [3, 1, 0, −1] and s(1, ·) = [−1, 0, 1, 3].
+PARAMS = {"in": jnp.array([[1.0, 0.0], [0.0, 1.0]]),
+          "out": jnp.array([[3.0, -1.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 3.0]])}
+# A generator that ignores its query and puts (nearly) all its mass on word 3.
+PEAKED = {"query": jnp.zeros((2, 2)), "cand": jnp.zeros((4, 2)), "bias": jnp.array([0.0, 0.0, 0.0, 50.0])}
+
+
+def softplus(x):
+    return math.log1p(math.exp(x))
+
+
+def test_word_hardness_by_hand():
+    one_hot = noise.from_probs(np.array([0.0, 1.0, 0.0, 0.0]))  # every noise draw is word 1
+    got = hardness.word_hardness(PARAMS, PEAKED, one_hot, np.array([0, 1]), jax.random.key(0), draws=3, top_k=1,
+                                 top_gen=2)
+    noise_loss = (softplus(1.0) + softplus(0.0)) / 2
+    gen_loss = (softplus(-1.0) + softplus(3.0)) / 2
+    assert got["noise_loss"] == pytest.approx(noise_loss, rel=1e-5)
+    assert got["gen_loss"] == pytest.approx(gen_loss, rel=1e-5)
+    assert got["loss_ratio"] == pytest.approx(gen_loss / noise_loss, rel=1e-5)
+    # The discriminator's top-1 is word 0 for query 0 and word 3 for query 1: word 1 never, word 3 once.
+    assert got["noise_top_k"] == 0.0 and got["gen_top_k"] == pytest.approx(0.5)
+    assert got["gen_entropy"] < 1e-6 and got["noise_entropy"] == 0.0
+    assert got["gen_overlap"] == pytest.approx(1.0)  # the same top-2 for both queries: unconditional
+
+
+def test_a_conditional_generator_has_no_overlap_and_noise_only_runs_report_the_noise():
+    conditional = {"query": jnp.array([[10.0], [-10.0]]), "cand": jnp.array([[1.0], [1.0], [-1.0], [-1.0]]),
+                   "bias": jnp.zeros(4)}  # query 0 prefers words 0, 1; query 1 words 2, 3
+    uniform = noise.uniform(4)
+    got = hardness.word_hardness(PARAMS, conditional, uniform, np.array([0, 1]), jax.random.key(1), top_gen=2)
+    assert got["gen_overlap"] == 0.0 and got["noise_entropy"] == pytest.approx(math.log(4))
+    only_noise = hardness.word_hardness(PARAMS, None, uniform, np.array([0, 1]), jax.random.key(1))
+    assert set(only_noise) == {"noise_loss", "noise_top_k", "noise_entropy"}
