@@ -83,7 +83,7 @@ def test_two_processes_agree_with_one(tmp_path):
     processes = [run([sys.executable, "-m", "ace_jax.cli", "train", *flags, "--out", str(out), "--coordinator", address,
                       "--num-processes", "2", "--process-id", str(rank)]) for rank in range(2)]
     outputs = [finish(p) for p in processes]
-    assert "wrote" in outputs[0] and "wrote" not in outputs[1]  # process 0 reports and writes
+    assert "run folder" in outputs[0] and "run folder" not in outputs[1]  # process 0 reports and writes
     words, single = load_word2vec(tmp_path / "single" / "vectors.txt")
     words_two, two = load_word2vec(out / "vectors.txt")
     assert words == words_two
