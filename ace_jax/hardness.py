@@ -2,8 +2,8 @@
 discriminator than the noise's, does it reach the discriminator's own top-k, and does it depend on the query?
 
 The measures, for a fixed sample of queries and the tables as they are:
-  noise_loss, gen_loss   the discriminator's mean loss on `draws` noise and generator draws per query, the
-                         logistic term −log σ(−s) = softplus(s) of a negative's score s (its REINFORCE reward)
+  noise_loss, gen_loss   the discriminator's mean loss on `draws` noise and generator draws per query: the
+                         game's per-negative term (its REINFORCE reward), e.g. skip-gram's −log σ(−s) = softplus(s)
   loss_ratio             gen_loss / noise_loss: above 1, the generator's negatives are harder than the noise's
   noise_top_k, gen_top_k how often a draw is among the discriminator's `top_k` highest-scoring candidates
   gen_entropy            H(g(·|x)) in nats, mean over queries (noise_entropy: H(q), the noise's)
@@ -17,19 +17,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ace_jax import generator, noise as noise_lib
+from ace_jax import generator, losses, noise as noise_lib
 from ace_jax.scorers import skipgram
 
 
-@functools.partial(jax.jit, static_argnames=("draws", "top_k", "top_gen"))
-def measure_chunk(scores: jax.Array, gen_logits: jax.Array | None, noise_ids: jax.Array, key: jax.Array, *,
-                  draws: int, top_k: int, top_gen: int) -> dict:
-    """scores [c, C] of the discriminator, gen_logits [c, C] or None, noise_ids [c, draws] -> per-query sums."""
+@functools.partial(jax.jit, static_argnames=("loss", "draws", "top_k", "top_gen"))
+def measure_chunk(scores: jax.Array, pos: jax.Array, gen_logits: jax.Array | None, noise_ids: jax.Array,
+                  key: jax.Array, *, loss, draws: int, top_k: int, top_gen: int) -> dict:
+    """scores [c, C] of the discriminator (−inf where a candidate is no negative), the positive's score pos [c],
+    gen_logits [c, C] or None, noise_ids [c, draws] -> per-query measures; loss: the game's loss part."""
     threshold = jax.lax.top_k(scores, top_k)[0][:, -1:]  # [c, 1]: the k-th highest score
 
     def side(ids):
         picked = jnp.take_along_axis(scores, ids, axis=1)  # [c, draws]
-        return jax.nn.softplus(picked).mean(1), (picked >= threshold).mean(1)
+        terms = loss(pos, jnp.where(jnp.isfinite(picked), picked, 0.0))[1]
+        return terms.mean(1), (picked >= threshold).mean(1)
 
     out = dict(zip(("noise_loss", "noise_top_k"), side(noise_ids)))
     if gen_logits is not None:
@@ -73,8 +75,35 @@ def word_hardness(params: dict, gen_params: dict | None, noise: noise_lib.NoiseD
         scores = skipgram.score_all(params, q)  # [c, V]
         gen_logits = generator.logits(gen_params, q) if gen_params else None
         noise_ids = noise_lib.sample(noise, k_noise, (len(q), draws))
-        parts.append(measure_chunk(scores, gen_logits, noise_ids, k_gen, draws=draws, top_k=min(top_k, scores.shape[1]),
+        parts.append(measure_chunk(scores, jnp.zeros(len(q)), gen_logits, noise_ids, k_gen, loss=losses.Logistic(),
+                                   draws=draws, top_k=min(top_k, scores.shape[1]),
                                    top_gen=min(top_gen, scores.shape[1])))
     probs = np.exp(np.asarray(noise.log_probs, np.float64))
     noise_entropy = float(-(probs[probs > 0] * np.log(probs[probs > 0])).sum())
     return summarize(jax.device_get(parts), noise_entropy)
+
+
+def text_hardness(unit: np.ndarray, queries: np.ndarray, partners: np.ndarray, gen_logits_of, loss, key: jax.Array,
+                  *, draws: int = 5, top_k: int = 100, top_gen: int = 10, chunk: int = 256) -> dict:
+    """The measures for S2Net's paraphrase queries: unit [C, k] the texts' projected unit vectors (the
+    discriminator scores cosines), queries and partners [Q] rows of them; gen_logits_of(q, p) -> [c, C] or None
+    (a noise-only sampler); noise draws are uniform over the texts; loss the game's loss part. A query's own
+    text and its positive are no negatives: they are left out of the top-k and out of the draws."""
+    parts, num_texts = [], unit.shape[0]
+    for start in range(0, len(queries), chunk):
+        q, p = queries[start:start + chunk], partners[start:start + chunk]
+        rows = np.arange(len(q))
+        cosines = unit[q] @ unit.T  # [c, C]
+        pos = cosines[rows, p]
+        cosines[rows, q] = cosines[rows, p] = -np.inf
+        k_noise, k_gen = jax.random.split(jax.random.fold_in(key, start))
+        # Uniform over the texts but q and p: draw from C − 2 slots and step over the two.
+        low, high = np.minimum(q, p)[:, None], np.maximum(q, p)[:, None]
+        noise_ids = jax.random.randint(k_noise, (len(q), draws), 0, num_texts - 2)
+        noise_ids = noise_ids + (noise_ids >= low)
+        noise_ids = noise_ids + (noise_ids >= high)
+        gen_logits = gen_logits_of(q, p)
+        parts.append(measure_chunk(jnp.asarray(cosines, jnp.float32), jnp.asarray(pos, jnp.float32), gen_logits,
+                                   noise_ids, k_gen, loss=loss, draws=draws, top_k=min(top_k, num_texts - 2),
+                                   top_gen=min(top_gen, num_texts)))
+    return summarize(jax.device_get(parts), float(np.log(num_texts)))

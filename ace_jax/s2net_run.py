@@ -14,7 +14,7 @@ import optax
 import scipy.sparse
 import scipy.stats
 
-from ace_jax import game, io, run, text_features
+from ace_jax import game, hardness, io, run, text_features
 from ace_jax.data import pairs as pairs_lib
 from ace_jax.errors import AceJaxError, SettingError, check
 from ace_jax.families import s2net as s2net_family
@@ -350,6 +350,10 @@ class S2NetJob:
         self.checkpoint_every = config.checkpoint_every
         self.watch = _first_eval(config)
         self.steps_fn = compiled_steps(config.game, config.gold_preferences)
+        # Hardness is measured on the same paraphrase queries at every evaluation point.
+        task = self.setup.task
+        chosen = np.random.default_rng(0).permutation(len(task.query))[:2048]
+        self.hardness_queries = task.query[chosen], task.partner[chosen]
         self.started = time.perf_counter()  # train_seconds: this process's wall-clock from here, evaluations included
 
     def start(self, out: Path) -> None:
@@ -377,11 +381,31 @@ class S2NetJob:
         if self.watch not in scores:
             return []
         s = scores[self.watch]
-        return [f"{self.watch} spearman {s['spearman']:.4f} top-1 {s['top1']:.3f}"]
+        parts = [f"{self.watch} spearman {s['spearman']:.4f} top-1 {s['top1']:.3f}"]
+        if "loss_ratio" in scores.get("hardness", {}):
+            parts.append(f"hardness ×{scores['hardness']['loss_ratio']:.2f}")
+        return parts
 
     def evaluate(self, state) -> dict:
-        return {self.watch: evaluate(model_of(self.setup, state), self.setup.evals[self.watch],
-                                     self.config.paraphrase_threshold)}
+        model = model_of(self.setup, state)
+        scores = {self.watch: evaluate(model, self.setup.evals[self.watch], self.config.paraphrase_threshold)}
+        if self.config.game.sampler != "none" and len(self.hardness_queries[0]):
+            scores["hardness"] = self.hardness(model, state)
+        return scores
+
+    def hardness(self, model: TextModel, state) -> dict:
+        """hardness.text_hardness for this run's texts, generator and loss."""
+        texts = self.setup.texts
+        vectors = np.asarray(model.vectors(self.setup.task.sentences), np.float64)
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
+        gen_logits_of = None
+        if state.gen_params:
+            def gen_logits_of(q, p):
+                pairs = PairBatch(texts.ids[q], texts.weights[q], texts.ids[p], texts.weights[p], jnp.asarray(p),
+                                  jnp.asarray(q))
+                return s2net_family.generator_logits(state.gen_params, pairs, texts)
+        return hardness.text_hardness(unit, *self.hardness_queries, gen_logits_of or (lambda q, p: None),
+                                      s2net_family.family_of(self.config.game).loss, jax.random.key(0))
 
     def finish(self, state, out: Path, writer: bool) -> dict:
         if not writer:

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ace_jax import hardness, noise
+from ace_jax import hardness, losses, noise
 
 # u_0 = (1, 0), u_1 = (0, 1); the output rows make s(0, ·) = [3, 1, 0, −1] and s(1, ·) = [−1, 0, 1, 3].
 PARAMS = {"in": jnp.array([[1.0, 0.0], [0.0, 1.0]]),
@@ -43,3 +43,18 @@ def test_a_conditional_generator_has_no_overlap_and_noise_only_runs_report_the_n
     assert got["gen_overlap"] == 0.0 and got["noise_entropy"] == pytest.approx(math.log(4))
     only_noise = hardness.word_hardness(PARAMS, None, uniform, np.array([0, 1]), jax.random.key(1))
     assert set(only_noise) == {"noise_loss", "noise_top_k", "noise_entropy"}
+
+
+def test_text_hardness_by_hand():
+    # Query text 0 and its partner 1 (cos 1); the negatives are text 2 (cos 0) and text 3 (cos 0.6).
+    unit = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    peaked = jnp.array([[0.0, 0.0, 0.0, 50.0]])  # the generator always picks text 3
+
+    got = hardness.text_hardness(unit, np.array([0]), np.array([1]), lambda q, p: peaked, losses.PairwiseLogistic(10.0),
+                                 jax.random.key(0), draws=4000, top_k=1)
+    assert got["gen_loss"] == pytest.approx(softplus(-10 * (1 - 0.6)), rel=1e-5)
+    # Noise: texts 2 and 3 alike (never 0 or 1), so its mean loss lies halfway between theirs, to sampling error.
+    noise_loss = (softplus(-10 * 1.0) + softplus(-10 * 0.4)) / 2
+    assert got["noise_loss"] == pytest.approx(noise_loss, rel=0.05)
+    assert got["gen_top_k"] == 1.0 and got["noise_top_k"] == pytest.approx(0.5, abs=0.03)
+    assert got["noise_entropy"] == pytest.approx(math.log(4))
