@@ -49,18 +49,21 @@ def main(argv=None) -> int:
     p.add_argument("--base", required=True, help="the commit to compare with")
     p.add_argument("--methods", default="ns,ns-shared,ns-shared-step")
     p.add_argument("--corpus", default="enwiki-00")
+    p.add_argument("--max-tokens", type=int, default=0, help="the corpus's first N tokens (0: all)")
+    p.add_argument("--kernel", default="auto", choices=["auto", "xla"], help="GameConfig.kernel on both sides")
     p.add_argument("--steps", type=int, default=300, help="steps per window")
     p.add_argument("--repeats", type=int, default=10)
     args = p.parse_args(argv)
-    common = dict(corpus=args.corpus, dim=100, window=5, chunk=512, seed=0)
+    common = dict(corpus=args.corpus, max_tokens=args.max_tokens or None, dim=100, window=5, chunk=512, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         base_embeddings, BaseGame = extract_base(args.base, Path(tmp))
         runs = []
         for name in args.methods.split(","):
             method = methods.lookup(methods.WORD, name)
-            base = base_embeddings.WordConfig(game=BaseGame(negatives=5, **method.game), **common, **method.run)
-            for label, setup in (("base", base_embeddings.build(base)),
-                                 ("new", embeddings.build(methods.word_config(name, negatives=5, **common)))):
+            base = base_embeddings.WordConfig(game=BaseGame(negatives=5, kernel=args.kernel, **method.game), **common,
+                                              **method.run)
+            new = methods.word_config(name, negatives=5, kernel=args.kernel, **common)
+            for label, setup in (("base", base_embeddings.build(base)), ("new", embeddings.build(new))):
                 state, _ = setup.run_step(setup.place(setup.initial_state), 0)  # compiles
                 jax.block_until_ready(state.params)
                 runs.append({"name": name, "label": label, "setup": setup, "state": state, "done": 1, "times": []})
