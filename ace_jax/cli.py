@@ -109,7 +109,12 @@ def add_train_parser(commands) -> None:
                    help="g(y|x) over the whole vocabulary (exact), over --candidates noise draws shared by the batch "
                         "(pool), or over --candidates noise draws per query (kbgan)")
     g.add_argument("--candidates", type=int, default=1024, help="noise draws the pool/kbgan generator chooses among")
-    g.add_argument("--gen-dim", type=int, default=32, help="the generator's dimension")
+    g.add_argument("--gen-tables", default="own", choices=["own", "discriminator"],
+                   help="own: the generator scores with its own tables (the paper's form); discriminator: with the "
+                        "discriminator's current rows, detached, learning a temperature and a bias per word")
+    g.add_argument("--gen-temperature", type=float, default=1.0,
+                   help="--gen-tables discriminator: the first temperature T of g ∝ q·exp(u·v / T) (then learned)")
+    g.add_argument("--gen-dim", type=int, default=32, help="the generator's dimension (--gen-tables own)")
     g.add_argument("--gen-lr", dest="gen_learning_rate", type=float, default=1e-3, help="the generator's Adam step")
     g.add_argument("--gen-bf16", action="store_true",
                    help="exact generator: its [B, V] product on bfloat16 inputs, float32 accumulation (for GPU/TPU)")

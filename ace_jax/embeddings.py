@@ -284,7 +284,11 @@ def initial_state(config: WordConfig, vocab_size: int, noise_log_probs: jax.Arra
     num_outputs = vocab_size - 1 if config.game.sampler == "hs" else vocab_size  # hs: the Huffman tree's nodes
     params = word.Pairs().init(k_params, vocab_size, config.dim, num_outputs)
     gen_params = gen_tx = None
-    if config.game.uses_generator:
+    if config.game.uses_generator and config.game.gen_tables == "discriminator":  # β and a bias [V]: plain Adam
+        bias = noise_log_probs if config.gen_bias == "noise" else jnp.zeros(vocab_size)
+        gen_params = generator.tied_init(bias, config.game.gen_temperature)
+        gen_tx = optax.adam(config.gen_learning_rate)
+    elif config.game.uses_generator:
         bias = noise_log_probs if config.gen_bias == "noise" else None
         gen_params = generator.init(k_gen, vocab_size, vocab_size, config.gen_dim, bias=bias)
         # Candidate generators read a few rows per step: lazy Adam keeps their step free of [V, d_g] passes.
@@ -334,7 +338,8 @@ def negatives_of(run_dir: str | Path, queries: list[str], top: int = 10) -> dict
     scores = np.asarray(skipgram.score_all(state.params, ids))  # [Q, V]
     unit = np.asarray(state.params["in"], np.float64)
     unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
-    probs = np.asarray(jax.nn.softmax(generator.logits(state.gen_params, ids))) if state.gen_params else None
+    logits_of = generator_logits_of(config, state)
+    probs = np.asarray(jax.nn.softmax(logits_of(ids))) if logits_of else None
 
     def best(values, row, exclude_self=True):
         values = values.astype(np.float64).copy()
@@ -348,6 +353,15 @@ def negatives_of(run_dir: str | Path, queries: list[str], top: int = 10) -> dict
         found[query] = {"generator": best(probs[n], row, False) if probs is not None else [],
                         "discriminator": best(scores[n], row, False), "cosine": best(unit @ unit[row], row)}
     return found
+
+
+def generator_logits_of(config: WordConfig, state: game.GameState):
+    """queries [c] -> the run's generator's logits over the vocabulary [c, V] (the exact softmax, which the pool
+    and KBGAN-style forms estimate from draws); None for a noise-only sampler."""
+    if not config.game.uses_generator:
+        return None
+    part = word.game_parts(config.game).generator
+    return lambda queries: part.full_logits(state.gen_params, state.params, queries, word.Pairs())
 
 
 def input_vectors(setup: Setup, state: game.GameState) -> np.ndarray:
@@ -440,7 +454,8 @@ class WordJob:
         scores = {"pairs": float(state.pairs), **evaluate_vectors(vectors, self.words, self.config.eval_sets, False)}
         if self.config.game.sampler not in ("softmax", "hs"):
             scores["hardness"] = hardness.word_hardness(
-                host.params, host.gen_params or None, self.setup.noise, self.hardness_queries, jax.random.key(0))
+                host.params, generator_logits_of(self.config, host), self.setup.noise, self.hardness_queries,
+                jax.random.key(0))
         return scores
 
     def finish(self, state: game.GameState, out: Path, writer: bool) -> dict:

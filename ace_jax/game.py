@@ -78,7 +78,9 @@ class Family(Protocol):
     """A discriminator family: one signature for all of them (frozen dataclasses, so jit can hold them).
 
     Optional: candidates(batch, negatives) -> [B, P or 1, 1 + K] ids of every logit (for NCE's correction);
-    generator_queries(batch) -> what a table generator conditions on (generator.Exact, Pool, Kbgan);
+    generator_queries(batch) -> what a generator conditions on (generator.Exact, Pool, Kbgan, Tied);
+    generator_rows(params, queries) -> (query vectors [B, d], candidate table [N, d]): the discriminator's rows
+    generator.Tied reads;
     extra_loss(rows, batch) -> {name: scalar}, losses added to the discriminator's (S2Net's gold pairs).
     """
 
@@ -184,7 +186,8 @@ def mix_negatives(state: GameState, batch, noise, layout: Layout, keys, family, 
     if game.generator is None:
         return negatives, jnp.zeros(negatives.shape, bool), None, None
     sparse = isinstance(state.gen_tx, sparse_optim.RowOptimizer)
-    proposal = game.generator.propose(state.gen_params, batch, noise, k_draws, family=family, game=game, sparse=sparse)
+    proposal = game.generator.propose(state.gen_params, batch, noise, k_draws, family=family, game=game,
+                                      sparse=sparse, disc=state.params)
     if game.off_policy and proposal.draws is not None:
         raise ValueError("the off-policy term reads g(y|x) at the noise draws: use it with an exact generator")
     picks = generator.sample(k_gen, proposal.logits, negatives.shape[1] * negatives.shape[2])  # [B, S·K] columns

@@ -1,7 +1,9 @@
-"""The learned conditional sampler g_θ(y|x): a softmax over all candidates with its own small tables.
+"""The learned conditional sampler g_θ(y|x): a softmax over all candidates, from its own small tables (the
+paper's form) or from the discriminator's own rows.
 
-The game's generator parts (Exact, Pool, Kbgan) give a step's Proposal: logits over what the generator
-chooses among, and their VJP for its update.
+The game's generator parts (Exact, Pool, Kbgan; Tied) give a step's Proposal: logits over what the generator
+chooses among, and their VJP for its update; full_logits gives the exact softmax's logits over every candidate
+(for the hardness measures and `ace-jax negatives`).
 """
 
 import dataclasses
@@ -131,12 +133,15 @@ class Exact:
 
     matmul_dtype: str = "float32"
 
-    def propose(self, params, batch, noise_data, key, *, family, game, sparse: bool) -> Proposal:
+    def propose(self, params, batch, noise_data, key, *, family, game, sparse: bool, disc=None) -> Proposal:
         if sparse:
             raise ValueError("the exact generator reads every row: give it an optax transform")
         queries = family.generator_queries(batch)
         scores, vjp = jax.vjp(lambda p: logits(p, queries, jnp.dtype(self.matmul_dtype)), params)
         return Proposal(scores, vjp)
+
+    def full_logits(self, params, disc, queries, family) -> jax.Array:
+        return logits(params, queries)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,7 +154,7 @@ class Pool:
     def draw_shape(self, num_queries: int) -> tuple[int, ...]:
         return (self.candidates,)
 
-    def propose(self, params, batch, noise_data, key, *, family, game, sparse: bool) -> Proposal:
+    def propose(self, params, batch, noise_data, key, *, family, game, sparse: bool, disc=None) -> Proposal:
         queries = family.generator_queries(batch)
         draws = game.noise.sample(noise_data, key, batch, self.draw_shape(queries.shape[0]))
         log_q = game.noise.log_prob(noise_data, draws)
@@ -163,6 +168,9 @@ class Pool:
         scores, vjp = jax.vjp(logits_of, rows_of(params) if sparse else params)
         return Proposal(scores, vjp, draws, {"query": queries, "cand": draws, "bias": draws} if sparse else None)
 
+    def full_logits(self, params, disc, queries, family) -> jax.Array:
+        return logits(params, queries)
+
 
 @dataclasses.dataclass(frozen=True)
 class Kbgan(Pool):
@@ -172,3 +180,55 @@ class Kbgan(Pool):
 
     def draw_shape(self, num_queries: int) -> tuple[int, ...]:
         return (num_queries, self.candidates)
+
+
+def tied_init(bias: jax.Array, temperature: float = 1.0) -> dict:
+    """Parameters of the generator that reads the discriminator's rows (Tied): log β = −log T, and the bias c [V]."""
+    return {"log_beta": -jnp.log(jnp.float32(temperature)), "bias": jnp.asarray(bias, jnp.float32)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Tied:
+    """g(y|x) = softmax_y(β · s_D(x, y) + c_y) from the discriminator's current rows, detached (as the ACE
+    authors' knowledge-graph code with share_D_embedding): conditional and adversarial from the first step,
+    since the discriminator's scores already depend on the query. It learns an inverse temperature
+    β = exp(log_beta) and a bias c [V]; with c = log q it is the noise tilted by exp(β s_D). The family gives the
+    rows: generator_rows(params, queries) -> (query vectors [B, d], candidate table [N, d]), s_D = query · row.
+
+    candidates None: exact, a softmax over every row ([B, N] a step, as Exact); n: over n noise draws minus
+    log q, shared by the batch (per_query False, as Pool) or each query's own (True, as Kbgan).
+    """
+
+    candidates: int | None = None
+    per_query: bool = False
+    matmul_dtype: str = "float32"
+
+    def scores(self, disc, queries, family) -> tuple[jax.Array, jax.Array]:
+        """(query vectors [B, d], candidate table [N, d]) of the discriminator, detached."""
+        return family.generator_rows(jax.lax.stop_gradient(disc), queries)
+
+    def propose(self, params, batch, noise_data, key, *, family, game, sparse: bool, disc=None) -> Proposal:
+        if sparse:
+            raise ValueError("the tied generator learns a scalar and a bias vector: give it an optax transform")
+        query, table = self.scores(disc, family.generator_queries(batch), family)
+        if self.candidates is None:
+            draws, offset = None, None
+            dtype = jnp.dtype(self.matmul_dtype)
+            scores = jnp.matmul(query.astype(dtype), table.astype(dtype).T, preferred_element_type=jnp.float32)
+        else:
+            shape = (query.shape[0], self.candidates) if self.per_query else (self.candidates,)
+            draws = game.noise.sample(noise_data, key, batch, shape)
+            offset = -game.noise.log_prob(noise_data, draws)
+            rows = table[draws]
+            scores = query @ rows.T if draws.ndim == 1 else jnp.einsum("bd,bnd->bn", query, rows)  # [B, n]
+
+        def logits_of(p):
+            bias = p["bias"] if draws is None else p["bias"][draws] + offset  # [N], [n] or [B, n]
+            return jnp.exp(p["log_beta"]) * scores + (bias if bias.ndim == 2 else bias[None, :])
+
+        gen_logits, vjp = jax.vjp(logits_of, params)
+        return Proposal(gen_logits, vjp, draws)
+
+    def full_logits(self, params, disc, queries, family) -> jax.Array:
+        query, table = self.scores(disc, queries, family)
+        return jnp.exp(params["log_beta"]) * (query @ table.T) + params["bias"][None, :]

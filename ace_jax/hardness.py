@@ -63,17 +63,17 @@ def summarize(parts: list[dict], noise_entropy: float) -> dict:
     return result
 
 
-def word_hardness(params: dict, gen_params: dict | None, noise: noise_lib.NoiseDistribution, queries: np.ndarray,
+def word_hardness(params: dict, gen_logits_of, noise: noise_lib.NoiseDistribution, queries: np.ndarray,
                   key: jax.Array, *, draws: int = 5, top_k: int = 100, top_gen: int = 10, chunk: int = 256) -> dict:
     """The measures for skip-gram queries [Q] (word ids): the discriminator scores u_x · v_y over every output
-    row; the generator is the table generator's softmax over all of them (the pool and KBGAN-style generators
-    estimate the same softmax from draws). gen_params None (a noise-only sampler): the noise's measures only."""
+    row; gen_logits_of(queries [c]) -> [c, V], the generator's softmax over all of them (the pool and KBGAN-style
+    generators estimate the same softmax from draws); None (a noise-only sampler): the noise's measures only."""
     parts = []
     for start in range(0, len(queries), chunk):
         q = jnp.asarray(queries[start:start + chunk], jnp.int32)
         k_noise, k_gen = jax.random.split(jax.random.fold_in(key, start))
         scores = skipgram.score_all(params, q)  # [c, V]
-        gen_logits = generator.logits(gen_params, q) if gen_params else None
+        gen_logits = gen_logits_of(q) if gen_logits_of else None
         noise_ids = noise_lib.sample(noise, k_noise, (len(q), draws))
         parts.append(measure_chunk(scores, jnp.zeros(len(q)), gen_logits, noise_ids, k_gen, loss=losses.Logistic(),
                                    draws=draws, top_k=min(top_k, scores.shape[1]),

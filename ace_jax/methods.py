@@ -21,6 +21,7 @@ class Method:
 POOL, KBGAN = dict(generator="pool", candidates=1024), dict(generator="kbgan", candidates=64, entropy_target=2.0)
 STEP = dict(reach="step")  # one window size per step: no step scores empty pair slots
 SHARED = dict(sampler="ns", shared_negatives=True)
+TIED = dict(sampler="ace", gen_tables="discriminator")  # g ∝ exp(β u_x · v_y + c_y) over D's rows (generator.Tied)
 
 WORD = {
     "ns": Method("skip-gram, negative sampling (λ=1)", dict(sampler="ns")),
@@ -39,6 +40,10 @@ WORD = {
     "ace-pool-step": Method("skip-gram, ACE, pool generator, one reach per step", dict(sampler="ace", **POOL), STEP),
     "ace-kbgan-step": Method("skip-gram, ACE, KBGAN-style generator, one reach per step", dict(sampler="ace", **KBGAN),
                              STEP),
+    "ace-tied": Method("skip-gram, ACE, generator reading the discriminator's rows (exact)", TIED),
+    "ace-tied-pool": Method("skip-gram, ACE, generator reading the discriminator's rows (pool)", {**TIED, **POOL}),
+    "ace-tied-kbgan": Method("skip-gram, ACE, generator reading the discriminator's rows (KBGAN-style)",
+                             {**TIED, **KBGAN}),
 }
 
 S2NET = {

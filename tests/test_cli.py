@@ -145,6 +145,7 @@ def test_bad_inputs_give_one_line_and_no_run_folder(tmp_path):
         ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--eval-sets", "ws999"],
         ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--model", "cbow", "--shared-negatives"],
         ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--row-clip", "-1"],
+        ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--gen-temperature", "0"],
         ["eval", str(vectors), "--sets", "nosuchset"],
         ["eval", str(tmp_path / "missing.bin")],
         ["neighbors", str(vectors), "zebra"],
@@ -168,10 +169,13 @@ def test_signals_are_taken_between_steps(signum):
     assert signal.getsignal(signum) is before
 
 
-def test_negatives_shows_the_generator_beside_the_discriminator_and_hardness_is_recorded(tmp_path, capsys):
+@pytest.mark.parametrize("gen_tables", ["own", "discriminator"])
+def test_negatives_shows_the_generator_beside_the_discriminator_and_hardness_is_recorded(tmp_path, capsys,
+                                                                                         gen_tables):
     corpus = write_planted_corpus(tmp_path / "corpus.txt", sentences=300)
     out = tmp_path / "run"
-    train_word_embeddings(tiny_config(corpus, epochs=1, game=GameConfig(sampler="ace")), out, progress=False)
+    game = GameConfig(sampler="ace", gen_tables=gen_tables)
+    train_word_embeddings(tiny_config(corpus, epochs=1, game=game), out, progress=False)
     assert main(["negatives", str(out), "cat", "car", "--top", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line for line in lines if not line.startswith("  ")] == ["cat", "car"]

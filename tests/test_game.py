@@ -50,6 +50,14 @@ class Bilinear:
         return batch.queries
 
 
+@dataclasses.dataclass(frozen=True)
+class ReadableBilinear(Bilinear):
+    """With the optional generator_rows: generator.Tied reads the discriminator's rows, s(x, ·) = (a_x ∘ w) · b."""
+
+    def generator_rows(self, params, queries):
+        return params["a"][queries] * params["w"], params["b"]
+
+
 def planted_batch(key, size=24) -> Pairs:
     """x in group x mod 3 pairs with a y of the same group."""
     k_x, k_y = jax.random.split(key)
@@ -65,7 +73,8 @@ def margin(params) -> float:
     return float(scores[same].mean() - scores[~same].mean())
 
 
-GENERATORS = {"exact": generator.Exact(), "pool": generator.Pool(8), "kbgan": generator.Kbgan(6)}
+GENERATORS = {"exact": generator.Exact(), "pool": generator.Pool(8), "kbgan": generator.Kbgan(6),
+              "tied": generator.Tied(), "tied-pool": generator.Tied(8), "tied-kbgan": generator.Tied(6, per_query=True)}
 SAMPLERS = {  # every sampler of the game, as parts
     "ns": game.Game(negatives=3),
     "nce": game.Game(negatives=3, nce=True),
@@ -79,15 +88,20 @@ SAMPLERS = {  # every sampler of the game, as parts
     "ace-self-critical": game.Game(negatives=3, generator=GENERATORS["exact"], lam=0.5,
                                    baseline=reinforce.SelfCritical()),
     "ace-off-policy": game.Game(negatives=3, generator=GENERATORS["exact"], lam=0.5, off_policy=True),
+    "ace-tied": game.Game(negatives=3, generator=GENERATORS["tied"], lam=0.5),
+    "ace-tied-pool": game.Game(negatives=3, generator=GENERATORS["tied-pool"], lam=0.5, entropy_target=1.5),
+    "ace-tied-kbgan": game.Game(negatives=3, generator=GENERATORS["tied-kbgan"], lam=0.5, entropy_target=1.5),
 }
 UPDATES = {"sparse-sgd": (updates.sparse, sparse_optim.sgd(0.05)), "dense-adam": (updates.dense, optax.adam(0.05))}
 
 
 def train(sampler: str, update: str, steps: int = 150):
     parts, (update_fn, tx) = SAMPLERS[sampler], UPDATES[update]
-    family = Bilinear()
+    family = ReadableBilinear()
     gen_params = gen_tx = None
-    if parts.generator is not None:
+    if isinstance(parts.generator, generator.Tied):
+        gen_params, gen_tx = generator.tied_init(jnp.full((NUM_Y,), -np.log(NUM_Y)), temperature=2.0), optax.adam(0.05)
+    elif parts.generator is not None:
         gen_params = generator.init(jax.random.key(1), NUM_X, NUM_Y, DIM, bias=jnp.full((NUM_Y,), -np.log(NUM_Y)))
         gen_tx = sparse_optim.adam(0.05) if isinstance(parts.generator, generator.Pool) else optax.adam(0.05)
     state = game.create_state(jax.random.key(0), family.init(jax.random.key(2)), tx, gen_params, gen_tx,

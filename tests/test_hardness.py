@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ace_jax import hardness, losses, noise
+from ace_jax import generator, hardness, losses, noise
+from ace_jax.families import word
 
 # u_0 = (1, 0), u_1 = (0, 1); the output rows make s(0, ·) = [3, 1, 0, −1] and s(1, ·) = [−1, 0, 1, 3].
 PARAMS = {"in": jnp.array([[1.0, 0.0], [0.0, 1.0]]),
@@ -16,14 +17,18 @@ PARAMS = {"in": jnp.array([[1.0, 0.0], [0.0, 1.0]]),
 PEAKED = {"query": jnp.zeros((2, 2)), "cand": jnp.zeros((4, 2)), "bias": jnp.array([0.0, 0.0, 0.0, 50.0])}
 
 
+def table_logits(gen_params):
+    return lambda queries: generator.logits(gen_params, queries)
+
+
 def softplus(x):
     return math.log1p(math.exp(x))
 
 
 def test_word_hardness_by_hand():
     one_hot = noise.from_probs(np.array([0.0, 1.0, 0.0, 0.0]))  # every noise draw is word 1
-    got = hardness.word_hardness(PARAMS, PEAKED, one_hot, np.array([0, 1]), jax.random.key(0), draws=3, top_k=1,
-                                 top_gen=2)
+    got = hardness.word_hardness(PARAMS, table_logits(PEAKED), one_hot, np.array([0, 1]), jax.random.key(0), draws=3,
+                                 top_k=1, top_gen=2)
     noise_loss = (softplus(1.0) + softplus(0.0)) / 2
     gen_loss = (softplus(-1.0) + softplus(3.0)) / 2
     assert got["noise_loss"] == pytest.approx(noise_loss, rel=1e-5)
@@ -39,10 +44,20 @@ def test_a_conditional_generator_has_no_overlap_and_noise_only_runs_report_the_n
     conditional = {"query": jnp.array([[10.0], [-10.0]]), "cand": jnp.array([[1.0], [1.0], [-1.0], [-1.0]]),
                    "bias": jnp.zeros(4)}  # query 0 prefers words 0, 1; query 1 words 2, 3
     uniform = noise.uniform(4)
-    got = hardness.word_hardness(PARAMS, conditional, uniform, np.array([0, 1]), jax.random.key(1), top_gen=2)
+    got = hardness.word_hardness(PARAMS, table_logits(conditional), uniform, np.array([0, 1]), jax.random.key(1),
+                                 top_gen=2)
     assert got["gen_overlap"] == 0.0 and got["noise_entropy"] == pytest.approx(math.log(4))
     only_noise = hardness.word_hardness(PARAMS, None, uniform, np.array([0, 1]), jax.random.key(1))
     assert set(only_noise) == {"noise_loss", "noise_top_k", "noise_entropy"}
+
+
+def test_a_generator_reading_the_discriminator_at_a_low_temperature_picks_its_top_score():
+    tied = generator.Tied()
+    cold = generator.tied_init(jnp.zeros(4), temperature=0.01)  # β = 100: all the mass on D's best candidate
+    got = hardness.word_hardness(PARAMS, lambda q: tied.full_logits(cold, PARAMS, q, word.Pairs()), noise.uniform(4),
+                                 np.array([0, 1]), jax.random.key(2), draws=4, top_k=1, top_gen=1)
+    assert got["gen_top_k"] == 1.0 and got["gen_loss"] == pytest.approx(softplus(3.0), rel=1e-5)
+    assert got["gen_overlap"] == 0.0  # word 0 for query 0, word 3 for query 1
 
 
 def test_text_hardness_by_hand():

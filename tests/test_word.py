@@ -10,6 +10,7 @@ compile time; XLA's own passes are unchanged and these programs run in microseco
 """
 
 import collections
+import dataclasses
 import functools
 import math
 
@@ -20,7 +21,7 @@ import optax
 from jax.test_util import check_grads
 import pytest
 
-from ace_jax import game, generator, huffman, losses, noise, sparse_optim, windows
+from ace_jax import game, generator, hardness, huffman, losses, noise, sparse_optim, windows
 from ace_jax.families import word
 from ace_jax.scorers import skipgram
 
@@ -66,7 +67,9 @@ def random_params(seed: int = 0, num_outputs: int | None = None) -> dict:
 def make_state(config: word.GameConfig, params: dict, tx=TX, seed: int = 0, gen_bias=None) -> game.GameState:
     """A fresh state holding copies of `params` (the step donates it)."""
     gen_params = None
-    if config.uses_generator:
+    if config.uses_generator and config.gen_tables == "discriminator":
+        gen_params = generator.tied_init(jnp.zeros(VOCAB) if gen_bias is None else gen_bias, config.gen_temperature)
+    elif config.uses_generator:
         gen_params = generator.init(jax.random.key(seed + 100), VOCAB, VOCAB, DIM, bias=gen_bias)
     # One GEN_TX for every state, with or without a generator, so all states share a tree structure.
     return game.create_state(jax.random.key(seed), jax.tree_util.tree_map(jnp.array, params), tx,
@@ -511,6 +514,68 @@ def test_candidate_generators_pick_only_their_draws():
                                         rule=config.false_negatives)
     np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
     np.testing.assert_allclose(new_state.params["out"], expected["out"], rtol=1e-5, atol=1e-6)
+
+
+# --- the generator that reads the discriminator's rows (generator.Tied) ---
+
+TIED = {form: word.GameConfig(sampler="ace", negatives=NUM_NEG, generator=form, candidates=4,
+                              gen_tables="discriminator", gen_temperature=2.0) for form in ("exact", "pool", "kbgan")}
+
+
+def test_tied_logits_by_hand():
+    params = random_params()
+    u, v = np.asarray(params["in"], np.float64), np.asarray(params["out"], np.float64)
+    gen_params = {"log_beta": jnp.log(jnp.float32(0.5)), "bias": jnp.arange(VOCAB, dtype=jnp.float32) / 10}
+    c, log_q = np.arange(VOCAB) / 10, np.asarray(UNIGRAM.log_probs, np.float64)
+    for form, config in TIED.items():
+        part = word.game_parts(config).generator
+        for batch in (SKIPGRAM_BATCH, CBOW_BATCH):
+            query = u[np.asarray(batch.queries)]
+            if query.ndim == 3:  # CBOW: the mean of the valid context rows
+                valid = np.asarray(batch.queries) >= 0
+                query = (query * valid[..., None]).sum(1) / valid.sum(1, keepdims=True)
+            proposal = part.propose(gen_params, batch, UNIGRAM, jax.random.key(1), family=word.Pairs(),
+                                    game=word.game_parts(config), sparse=False, disc=params)
+            full = 0.5 * query @ v.T + c  # β u_x · v_y + c_y
+            np.testing.assert_allclose(part.full_logits(gen_params, params, batch.queries, word.Pairs()), full,
+                                       rtol=1e-5, atol=1e-6)
+            if form == "exact":
+                np.testing.assert_allclose(proposal.logits, full, rtol=1e-5, atol=1e-6)
+                continue
+            draws = np.asarray(proposal.draws)
+            assert draws.shape == ((2, 4) if form == "kbgan" else (4,))
+            expected = np.take_along_axis(full, np.broadcast_to(draws, (2, 4)), axis=1) - log_q[draws]
+            np.testing.assert_allclose(proposal.logits, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("form", sorted(TIED))
+def test_tied_generator_learns_its_temperature_and_bias_and_compiles_once(form):
+    config = TIED[form]
+    for layout, batch in (("skipgram", SKIPGRAM_BATCH), ("cbow", CBOW_BATCH)):
+        state = make_state(config, random_params(), gen_bias=jnp.array(UNIGRAM.log_probs))
+        for _ in range(3):
+            before = snapshot((state.gen_params, state.params))
+            state, metrics = jitted_step(config, layout)(state, batch, UNIGRAM)
+            assert all(np.isfinite(v) for v in metrics.values()), metrics
+            for name in ("log_beta", "bias"):
+                assert not np.array_equal(before[0][name], state.gen_params[name]), name
+            assert not np.array_equal(before[1]["in"], state.params["in"])
+        assert TRACES[config, layout] == 1
+    windows = dataclasses.replace(config, shared_negatives=True)
+    state = make_state(windows, random_params())
+    state, metrics = jitted_step(windows, "windows")(state, WINDOW_BATCH, UNIGRAM)
+    assert all(np.isfinite(v) for v in metrics.values()), metrics
+
+
+def test_tied_generator_is_harder_than_the_noise_from_the_start():
+    """At T = 0.5 over a random discriminator, before any learning, g's negatives cost D more than q's."""
+    k_in, k_out = jax.random.split(jax.random.key(4))
+    params = {"in": jax.random.normal(k_in, (VOCAB, DIM)), "out": jax.random.normal(k_out, (VOCAB, DIM))}
+    part = generator.Tied()
+    cold = generator.tied_init(jnp.array(UNIGRAM.log_probs), temperature=0.5)
+    got = hardness.word_hardness(params, lambda q: part.full_logits(cold, params, q, word.Pairs()), UNIGRAM,
+                                 np.arange(VOCAB), jax.random.key(0), draws=200, top_k=1)
+    assert got["loss_ratio"] > 1.2 and got["gen_top_k"] > got["noise_top_k"], got
 
 
 # --- jit and determinism ---

@@ -139,7 +139,8 @@ def generator_logits(gen_params: dict, pairs: PairBatch, candidates: Candidates)
 class TextGenerator:
     """The generator part: `generator_logits` from its own projection G, an exact softmax over the candidates."""
 
-    def propose(self, params, batch: Batch, noise_data, key, *, family, game, sparse: bool) -> generator.Proposal:
+    def propose(self, params, batch: Batch, noise_data, key, *, family, game, sparse: bool,
+                disc=None) -> generator.Proposal:
         logits, vjp = jax.vjp(lambda p: generator_logits(p, batch.pairs, batch.candidates), params)
         return generator.Proposal(logits, vjp)
 

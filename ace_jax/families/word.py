@@ -16,6 +16,7 @@ from ace_jax.scorers import skipgram
 SAMPLERS = ("ns", "nce", "self-adv", "adv", "ace", "softmax", "hs")
 BASELINES = ("none", "moving-average", "self-critical")
 GENERATORS = ("exact", "pool", "kbgan")
+GEN_TABLES = ("own", "discriminator")
 KERNELS = ("auto", "xla")
 
 
@@ -32,6 +33,9 @@ class GameConfig:
       pool: over `candidates` noise draws shared by the batch; kbgan: over `candidates` noise draws of
       each query's own (KBGAN-style). The last two subtract log q (see generator.candidate_logits), and
       their entropy, and so the entropy target, is over the candidates (at most log candidates).
+    gen_tables: own: the generator scores with its own tables, a_x · b_y + c_y (the paper's form); discriminator:
+      with the discriminator's current rows, detached, β u_x · v_y + c_y, learning only β (from 1 /
+      gen_temperature) and the bias c (generator.Tied).
     shared_negatives: batches hold windows in word2vec's orientation (the Windows family): one set of K
       negatives per centre, shared by its window's contexts (Ji et al. 2016, "Parallelizing Word2Vec in
       Shared and Distributed Memory"): a step reads M + 1 + K rows per centre instead of 1 + M(1 + K).
@@ -57,6 +61,8 @@ class GameConfig:
     generator: str = "exact"
     candidates: int = 1024
     gen_matmul_dtype: str = "float32"  # the exact generator's [B, V] product: float32 or bfloat16
+    gen_tables: str = "own"  # own | discriminator
+    gen_temperature: float = 1.0  # the discriminator-reading generator's first temperature T = 1 / β
     shared_negatives: bool = False  # word2vec-oriented windows: one set of K negatives per centre
     kernel: str = "auto"  # auto | xla
 
@@ -74,6 +80,9 @@ class GameConfig:
             (self.false_negatives in ("pair", "window"), "false_negatives", self.false_negatives,
              one_of(("pair", "window"))),
             (self.generator in GENERATORS, "generator", self.generator, one_of(GENERATORS)),
+            (self.gen_tables in GEN_TABLES, "gen_tables", self.gen_tables, one_of(GEN_TABLES)),
+            (self.gen_temperature > 0, "gen_temperature", self.gen_temperature,
+             "{name} must be positive, not {value}"),
             (self.candidates >= 2, "candidates", self.candidates, "{name} must be at least 2, not {value}"),
             (self.gen_matmul_dtype in ("float32", "bfloat16"), "gen_matmul_dtype", self.gen_matmul_dtype,
              one_of(("float32", "bfloat16"))),
@@ -144,6 +153,9 @@ class Pairs:
     def generator_queries(self, batch: Batch) -> jax.Array:
         return batch.queries
 
+    def generator_rows(self, params: dict, queries: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return skipgram.embed_queries(params["in"], queries), params["out"]
+
 
 @dataclasses.dataclass(frozen=True)
 class Windows(Pairs):
@@ -167,8 +179,12 @@ class Windows(Pairs):
 
 def game_parts(config: GameConfig) -> game.Game:
     """The sampler named by `config` as parts of the game."""
-    gen = {"exact": generator.Exact(config.gen_matmul_dtype), "pool": generator.Pool(config.candidates),
-           "kbgan": generator.Kbgan(config.candidates)}[config.generator]
+    if config.gen_tables == "discriminator":
+        candidates = None if config.generator == "exact" else config.candidates
+        gen = generator.Tied(candidates, config.generator == "kbgan", config.gen_matmul_dtype)
+    else:
+        gen = {"exact": generator.Exact(config.gen_matmul_dtype), "pool": generator.Pool(config.candidates),
+               "kbgan": generator.Kbgan(config.candidates)}[config.generator]
     baseline = {"none": reinforce.NoBaseline(), "moving-average": reinforce.MovingAverage(config.baseline_decay),
                 "self-critical": reinforce.SelfCritical()}[config.baseline]
     return game.Game(

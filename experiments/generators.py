@@ -1,0 +1,162 @@
+"""Is ACE's generator harder than the noise, and from when? The hardness measures (ace_jax/hardness.py) through
+training for each generator variant, beside ρ on the dev sets the variants are chosen on and the test sets.
+
+    python experiments/generators.py                  # results/generators.md
+    python experiments/generators.py --variants ns,ace-tied,ace-tied:gen_temperature=4 --seeds 1
+
+A variant is a named method of ace_jax/methods.py with optional settings over it, `method:field=value;field=value`
+(fields of embeddings.WordConfig or word.GameConfig, values as JSON). Every run sees the same positive pairs (same
+seed, same data stream) and scores the same negatives per pair. At each evaluation point a run records, for 2,048
+fixed corpus queries, the discriminator's loss on 5 generator draws against 5 noise draws (their ratio: above 1,
+the generator's negatives are the harder), how often each lands in the discriminator's top-100, the generator's
+entropy and the top-10 overlap between queries (1: the same picks for every query). ρ on MEN and MTurk-771 (dev:
+choose variants on these) and on WS-353 and RW (test: the paper's sets, reported and never chosen on).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ace_jax import io, methods, run, stats, windows
+from ace_jax.data.corpus import CorpusOptions, load_corpus
+from ace_jax.embeddings import WordConfig, train_word_embeddings
+from ace_jax.errors import AceJaxError
+
+DEFAULT_VARIANTS = ("ns", "ace-pool", "ace-tied", "ace-tied:gen_temperature=4", "ace-tied-pool")
+DEV, TEST = ("men", "mturk771"), ("ws353", "rw")
+HARDNESS = ("loss_ratio", "gen_top_k", "noise_top_k", "gen_entropy", "gen_overlap")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="method[:field=value;...], comma-separated")
+    p.add_argument("--corpus", default="enwiki")
+    p.add_argument("--max-tokens", type=int, default=2_000_000)
+    p.add_argument("--max-vocab", type=int, default=10_000)
+    p.add_argument("--chunk", type=int, default=128, help="tokens per step after subsampling (word2vec's step size)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--eval-points", type=int, default=6)
+    p.add_argument("--out", default="results", help="folder for generators.md")
+    p.add_argument("--runs", default="runs/generators", help="folder for the run folders")
+    return p.parse_args(argv)
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """'ace-tied:gen_temperature=4;lam=0.3' -> ('ace-tied', {'gen_temperature': 4, 'lam': 0.3})."""
+    method, _, rest = text.partition(":")
+    methods.lookup(methods.WORD, method)
+    settings = {}
+    for item in filter(None, rest.split(";")):
+        field, sep, value = item.partition("=")
+        if not sep:
+            raise AceJaxError(f"--variants: {item!r} in {text!r} is not field=value")
+        try:
+            settings[field.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[field.strip()] = value.strip()
+    return method, settings
+
+
+def train(args, variant: str, seed: int, eval_every: int) -> dict:
+    """The finished run's eval.json with its evaluation records as "curve", training it first unless it is there."""
+    method, settings = parse_variant(variant)
+    config = methods.word_config(method, corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab,
+                                 chunk=args.chunk, epochs=args.epochs, seed=seed, eval_sets=DEV + TEST,
+                                 eval_every=eval_every, final_sets=DEV + TEST, analogy=False, **settings)
+    out = Path(args.runs) / f"{variant.replace(':', '--').replace(';', '-').replace('=', '')}-s{seed}"
+    if (out / "config.json").exists() and run.load_config(out, "word", WordConfig.from_json) != config:
+        raise AceJaxError(f"{out} holds a run with other settings; pass --runs with another folder")
+    if not (out / "eval.json").exists():
+        start = time.perf_counter()
+        final = train_word_embeddings(config, out, resume=(out / "checkpoint.msgpack").exists(), progress=True)
+        final["seconds"] = time.perf_counter() - start
+        with io.atomic_write(out / "eval.json") as f:
+            json.dump(final, f, indent=2)
+    final = json.loads((out / "eval.json").read_text())
+    final["curve"] = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in final["curve"] if r.get("kind") == "eval"]
+    # The last periodic evaluation can fall on the final step, which the run evaluates again: keep one.
+    final["curve"] = [r for i, r in enumerate(evals) if i == 0 or r["pairs"] != evals[i - 1]["pairs"]]
+    return final
+
+
+def hardness_rows(variant: str, runs: list[dict]) -> list[str]:
+    """One row per evaluation point: the hardness measures, mean over seeds."""
+    points = min(len(r["curve"]) for r in runs)
+    rows = []
+    for i in range(points):
+        records = [r["curve"][i] for r in runs]
+        cells = [variant, f"{np.mean([r['pairs'] for r in records]) / 1e6:.2f}M"]
+        for name in HARDNESS:
+            values = [r.get("hardness", {}).get(name) for r in records]
+            cells.append("–" if any(v is None for v in values) else f"{np.mean(values):.3g}")
+        cells += [f"{np.mean([r[s]['spearman'] for r in records]):.3f}" for s in DEV + TEST]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for variant in variants:
+        parse_variant(variant)
+    corpus = load_corpus(args.corpus, CorpusOptions(min_count=5, max_vocab=args.max_vocab, max_tokens=args.max_tokens))
+    kept = (corpus.vocab.counts * windows.keep_probabilities(corpus.vocab.counts, WordConfig.sample)).sum()
+    eval_every = max(1, int(np.ceil(args.epochs * kept / args.chunk)) // args.eval_points)
+    results = {}
+    for variant in variants:
+        results[variant] = []
+        for seed in range(args.seeds):
+            print(f"== {variant} seed {seed}", file=sys.stderr, flush=True)
+            results[variant].append(train(args, variant, seed, eval_every))
+
+    command = "python experiments/generators.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    sets = DEV + TEST
+    lines = [
+        "# ACE's generators: how hard are their negatives, and from when?", "",
+        f"Command: `{command.strip()}`",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, CPU only; date {datetime.date.today()}; seeds "
+        f"0..{args.seeds - 1}. Corpus: {corpus.source}, {len(corpus.tokens):,} tokens kept, vocabulary "
+        f"{len(corpus.vocab):,}; d = 100, window 5, 5 negatives, {args.chunk} tokens per step, SGD from 0.025, "
+        f"{args.epochs:g} epoch(s).",
+        "Dev sets (choose on these): " + ", ".join(DEV) + "; test sets (report): " + ", ".join(TEST) + ".", "",
+        "## Final ρ", "",
+        f"{stats.NOTE[0].upper()}{stats.NOTE[1:]}; wall-clock: the median per run, with evaluations.", "",
+        "| variant | " + " | ".join(sets) + " | final loss ratio | wall-clock (s) |",
+        "|---|" + "---|" * (len(sets) + 2)]
+    for variant, runs in results.items():
+        cells = [stats.format_mean_std([r[s]["spearman"] for r in runs]) for s in sets]
+        ratios = [r["curve"][-1].get("hardness", {}).get("loss_ratio") for r in runs]
+        cells.append("–" if None in ratios else stats.format_mean_std(ratios))
+        cells.append(f"{np.median([r['seconds'] for r in runs]):.0f}")
+        lines.append(f"| `{variant}` | " + " | ".join(cells) + " |")
+    lines += ["", "## Hardness through training", "",
+              "loss_ratio: the discriminator's loss on generator draws over noise draws; gen/noise_top_k: the share "
+              "of draws among the discriminator's top-100; gen_entropy in nats; gen_overlap: top-10 overlap between "
+              "queries. Means over seeds.", "",
+              "| variant | pairs seen | " + " | ".join(HARDNESS) + " | " + " | ".join(sets) + " |",
+              "|---|---|" + "---|" * (len(HARDNESS) + len(sets))]
+    for variant, runs in results.items():
+        lines += hardness_rows(variant, runs)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with io.atomic_write(out / "generators.md") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except AceJaxError as error:
+        print(f"generators: error: {error}", file=sys.stderr)
+        sys.exit(1)
