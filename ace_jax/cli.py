@@ -294,7 +294,8 @@ def run_negatives(args, parser) -> int:
 
 
 S2NET_TRAIN_FIELDS = ("data", "test_data", "dim", "loss", "sampler", "negatives", "lam", "steps", "batch",
-                      "learning_rate", "init", "tf", "idf", "tokenizer", "stop_words", "min_df", "activation",
+                      "learning_rate", "init", "tf", "idf", "tokenizer", "stop_words", "min_df", "unseen_words",
+                      "activation",
                       "gamma", "margin", "self_adv_temperature", "gen_dim", "gen_learning_rate", "entropy_weight",
                       "entropy_target", "paraphrase_threshold", "seed", "log_every", "checkpoint_every")
 
@@ -327,6 +328,9 @@ def add_s2net_parser(commands) -> None:
                    help="tokens: runs of Unicode letters and digits, or of [a-z0-9], after lower-casing")
     t.add_argument("--stop-words", action="store_true", help="drop English function words from the vocabulary")
     t.add_argument("--min-df", type=int, default=1, help="keep words in at least this many training texts")
+    t.add_argument("--unseen-words", action="store_true",
+                   help="also keep the evaluation texts' words no training text has (idf of df 0); their rows of A "
+                        "keep their random start, a random projection (no labels are read)")
     t.add_argument("--activation", default="none", choices=["none", "tanh", "sigmoid"], help="act(Aᵀf)")
     t.add_argument("--gamma", type=float, default=10.0, help="scale of the pairwise logistic loss")
     t.add_argument("--margin", type=float, default=0.5, help="margin of the hinge loss")

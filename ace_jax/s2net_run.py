@@ -49,6 +49,10 @@ class S2NetRunConfig:
     tokenizer: str = "unicode"
     stop_words: bool = False
     min_df: int = 1
+    # The vocabulary also holds the evaluation texts' words that no training text has, at the idf of a df of 0.
+    # No training text moves their rows of A, which keep their start: with init random, a random projection
+    # that keeps the overlap of such words between two texts (with lsi their rows are zero, as if dropped).
+    unseen_words: bool = False
     steps: int = 2000
     batch: int = 64
     learning_rate: float = 1e-3  # Adam on A
@@ -121,10 +125,18 @@ class TextModel:
     weighting: text_features.Weighting = text_features.Weighting()
     projection: np.ndarray | None = None
     activation: str = "none"
+    # The TF-IDF cosine only (no projection): with a value, words that no training text has count too, at this
+    # idf (a df of 0: text_features.unseen_idf), instead of being dropped. A projection has no row for them.
+    idf_unseen: float | None = None
 
     def term_vectors(self, texts) -> scipy.sparse.csr_matrix:
-        ids, weights = text_features.featurize(texts, self.vocab, self.idf, self.weighting)
-        return s2net.term_matrix(ids, weights, len(self.vocab))
+        """Term vectors [N, d'] of the texts; d' > d where idf_unseen adds the words of these texts the vocabulary
+        lacks (so compare only texts vectorised in one call)."""
+        vocab, idf = self.vocab, self.idf
+        if self.idf_unseen is not None and self.projection is None:
+            vocab, idf = text_features.with_unseen(texts, vocab, idf, self.idf_unseen, self.weighting)
+        ids, weights = text_features.featurize(texts, vocab, idf, self.weighting)
+        return s2net.term_matrix(ids, weights, len(vocab))
 
     def vectors(self, texts) -> np.ndarray | scipy.sparse.csr_matrix:
         """[N, k] float64, or the sparse [N, d] term vectors when there is no projection."""
@@ -178,7 +190,8 @@ def evaluate(model: TextModel, pairs: pairs_lib.SentencePairs, threshold: float 
 
     {"pearson", "spearman", "pairs", "top1", "mrr", "queries"}; top1/mrr are NaN without a pair scoring ≥ threshold.
     """
-    u, v = _unit_rows(model.vectors(pairs.text1)), _unit_rows(model.vectors(pairs.text2))
+    both = _unit_rows(model.vectors(pairs.text1 + pairs.text2))  # one call: one vocabulary for both sides
+    u, v = both[:len(pairs)], both[len(pairs):]
     sims = np.asarray(u.multiply(v).sum(1)).ravel() if scipy.sparse.issparse(u) else (u * v).sum(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a constant scorer: the correlations are NaN, as they should be
@@ -267,6 +280,10 @@ def build(config: S2NetRunConfig) -> Setup:
     if not vocab:
         raise AceJaxError(f"{config.data}: no word occurs in {config.min_df} or more training texts")
     idf = text_features.idf_weights(task.sentences, vocab, config.weighting)
+    if config.unseen_words:
+        eval_texts = [text for pairs in evals.values() for text in pairs.text1 + pairs.text2]
+        vocab, idf = text_features.with_unseen(eval_texts, vocab, idf, text_features.unseen_idf(
+            len(task.sentences), config.weighting), config.weighting)
     ids, weights = text_features.featurize(task.sentences, vocab, idf, config.weighting)
     k_init, k_gen, k_state = jax.random.split(jax.random.PRNGKey(config.seed), 3)  # raw keys: checkpoints hold them
     if config.init == "lsi" and not 0 < config.dim < min(len(task.sentences), len(vocab)):
@@ -327,6 +344,13 @@ def run_steps(state, texts: Candidates, plan: dict, *, config: S2NetConfig, gold
 @functools.cache
 def compiled_steps(config: S2NetConfig, gold_preferences: bool = True):
     return jax.jit(functools.partial(run_steps, config=config, gold_preferences=gold_preferences), donate_argnums=0)
+
+
+def tfidf_model(setup: Setup, unseen_words: bool = False) -> TextModel:
+    """The TF-IDF cosine of the run's weighting; unseen_words: words no training text has count too, at the idf of
+    a df of 0 (the rarest a word can be), rather than being dropped."""
+    idf_unseen = text_features.unseen_idf(len(setup.task.sentences), setup.config.weighting) if unseen_words else None
+    return dataclasses.replace(setup.model, idf_unseen=idf_unseen)
 
 
 def model_of(setup: Setup, state) -> TextModel:

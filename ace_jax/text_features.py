@@ -107,6 +107,24 @@ def idf_weights(texts: Sequence[str], vocab: dict[str, int], weighting: "str | W
     return idf.astype(np.float32)
 
 
+def unseen_idf(num_texts: int, weighting: "str | Weighting" = "tfidf") -> float:
+    """The idf of a word in none of the N IDF texts (df 0; log's N / 0 is taken as N / 1, as idf_weights does)."""
+    weighting = weighting_of(weighting)
+    return {"log": math.log(num_texts), "smooth": math.log(num_texts + 1), "smooth1": math.log(num_texts + 1) + 1.0,
+            "none": 1.0}[weighting.idf]
+
+
+def with_unseen(texts: Sequence[str], vocab: dict[str, int], idf: np.ndarray, idf_unseen: float,
+                weighting: "str | Weighting" = "tfidf") -> tuple[dict[str, int], np.ndarray]:
+    """The vocabulary and idf extended by the words of `texts` it lacks (stop words still dropped if the weighting
+    says so), each at idf_unseen, with ids after the vocabulary's in sorted order: (vocab, idf [d + new])."""
+    weighting = weighting_of(weighting)
+    new = sorted({w for text in texts for w in tokenize(text, weighting.tokenizer)
+                  if w not in vocab and not (weighting.stop_words and w in STOP_WORDS)})
+    extended = {**vocab, **{w: len(vocab) + i for i, w in enumerate(new)}}
+    return extended, np.concatenate([np.asarray(idf, np.float32), np.full(len(new), idf_unseen, np.float32)])
+
+
 def featurize(
     texts: Sequence[str],
     vocab: dict[str, int],

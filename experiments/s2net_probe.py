@@ -2,7 +2,7 @@
 each paraphrase query falls on texts the gold data pairs with that query (its other partners: near-paraphrases),
 against uniform noise and against the discriminator's own hardest candidate.
 
-    python experiments/s2net_probe.py runs/s2net/sick-k300-ace-s0 runs/s2net/stsb-k300-ace-s0
+    python experiments/s2net_probe.py runs/s2net/sick-defaults-ace-s0 runs/s2net/sick-chosen-ace-s0  # after s2net.py
 
 For every training paraphrase query q (a text of a pair scoring ≥ the paraphrase threshold) and every
 candidate n other than q and the positive p the step pairs it with (the generator can never pick those two),
@@ -43,6 +43,7 @@ def probe(run_dir: Path, levels: tuple[float, ...], batch: int = 256) -> dict:
         raise AceJaxError(f"{run_dir} is a {config.game.sampler} run; the probe reads an ACE generator")
     setup = s2net_run.build(config)
     state = io.load_checkpoint(run_dir / "checkpoint.msgpack", setup.initial_state)
+    gen_params = jax.tree.map(jnp.asarray, state.gen_params)  # host arrays: index them with traced ids on the device
     texts, task = setup.texts, setup.task
     queries, partners = task.query, task.partner
     num_texts = texts.ids.shape[0]
@@ -53,7 +54,7 @@ def probe(run_dir: Path, levels: tuple[float, ...], batch: int = 256) -> dict:
     @jax.jit
     def probabilities(q, p):
         pairs = s2net_family.PairBatch(texts.ids[q], texts.weights[q], texts.ids[p], texts.weights[p], p, q)
-        return jax.nn.softmax(s2net_family.generator_logits(state.gen_params, pairs, texts), axis=-1)
+        return jax.nn.softmax(s2net_family.generator_logits(gen_params, pairs, texts), axis=-1)
 
     shares = {level: {"generator": [], "uniform": [], "discriminator_top1": [], "related": []} for level in levels}
     for start in range(0, len(queries), batch):

@@ -7,7 +7,8 @@ experiments/s2net.py reads for the test table. Test splits are never read here.
     python experiments/s2net_tune.py --data stsb --stages tfidf
 
 Stages (each picks the best dev Spearman; one seed, 0):
-  tfidf    the TF-IDF cosine over tf × idf × tokenizer × stop words (48 weightings)
+  tfidf    the TF-IDF cosine over tf × idf × tokenizer × stop words (48 weightings), each with and without the
+           words no training text has: the best is the TF-IDF baseline, the best without them S2Net's input
   shared   the paper's S2Net (gold preferences only) over k × init × learning rate × steps, on the chosen
            weighting: the discriminator's settings, shared by every sampler, none of which they favour
   knobs    each sampler's own setting at the shared ones: self-adv's temperature, ACE's λ and generator step
@@ -34,28 +35,23 @@ KNOBS = {  # method -> {setting: values}; uniform and in-batch have none: one ru
 }
 
 
-def dev_scores(config: s2net_run.S2NetRunConfig, model=None) -> dict:
-    """The dev split's scores of a TF-IDF model (model None) or of a trained one."""
-    setup = s2net_run.build(config)
-    split = DEV[config.data]
-    pairs = s2net_run.eval_sets(config.data, split=split)[split]
-    return s2net_run.evaluate(model or setup.model, pairs, config.paraphrase_threshold)
-
-
-def weighting_fields(w: text_features.Weighting) -> dict:
-    return dict(tf=w.tf, idf=w.idf, tokenizer=w.tokenizer, stop_words=w.stop_words)
-
-
 def tune_tfidf(data: str, log) -> dict:
+    """Every weighting, with and without the words no training text has: the best of all is the TF-IDF baseline;
+    the best without them is S2Net's input (its projection has rows for training words only)."""
     rows = []
     for tf, idf, tokenizer, stop_words in itertools.product(text_features.TF, text_features.IDF,
                                                             text_features.TOKENIZERS, (False, True)):
         fields = dict(tf=tf, idf=idf, tokenizer=tokenizer, stop_words=stop_words)
-        scores = dev_scores(methods.s2net_config("uniform", data=data, **fields))
-        rows.append((scores["spearman"], fields, scores))
-        log(f"{data} tfidf {fields}: dev spearman {scores['spearman']:.4f}")
+        config = methods.s2net_config("uniform", data=data, **fields)
+        setup = s2net_run.build(config)
+        pairs = s2net_run.eval_sets(data, split=DEV[data])[DEV[data]]
+        for unseen in (False, True):
+            scores = s2net_run.evaluate(s2net_run.tfidf_model(setup, unseen), pairs, config.paraphrase_threshold)
+            rows.append((scores["spearman"], {**fields, "unseen_words": unseen}, scores))
+            log(f"{data} tfidf {rows[-1][1]}: dev spearman {scores['spearman']:.4f}")
     rows.sort(key=lambda r: -r[0])
-    return {"rows": rows, "best": rows[0][1]}
+    inputs = next(fields for _, fields, _ in rows if not fields["unseen_words"])
+    return {"rows": rows, "best": rows[0][1], "inputs": {k: v for k, v in inputs.items() if k != "unseen_words"}}
 
 
 def train_dev(config, runs: Path, name: str, log) -> dict:
@@ -93,7 +89,7 @@ def main(argv=None) -> int:
         entry["commands"].append(f"{command.strip()} ({datetime.date.today()})")
         if "tfidf" in args.stages:
             result = tune_tfidf(data, log)
-            choice["weighting"] = result["best"]
+            choice["weighting"], choice["tfidf"] = result["inputs"], result["best"]
             entry["tfidf"] = [(fields, scores) for _, fields, scores in result["rows"]]
         base = dict(data=data, **choice["weighting"], log_every=500)
         if "shared" in args.stages:
@@ -133,11 +129,15 @@ def write_report(path: Path, record: dict) -> None:
         lines += [f"## {data} (dev: {DEV[data]})", "", *[f"Command: `{c}`" for c in entry["commands"]], "",
                   f"Chosen: `{json.dumps(entry['chosen'])}`", ""]
         if "tfidf" in entry:
-            lines += ["### TF-IDF cosine: term weightings", "", "| tf | idf | tokenizer | stop words | dev spearman "
-                      "| dev pearson | dev top-1 | dev mrr |", "|---|---|---|---|---|---|---|---|"]
+            lines += ["### TF-IDF cosine: term weightings", "",
+                      "unseen words: the words no training text has count too, at the idf of a df of 0 (else they "
+                      "are dropped, as S2Net's projection, which has no row for them, must drop them).", "",
+                      "| tf | idf | tokenizer | stop words | unseen words | dev spearman | dev pearson | dev top-1 "
+                      "| dev mrr |", "|---|---|---|---|---|---|---|---|---|"]
             for fields, s in entry["tfidf"]:
                 lines.append(f"| {fields['tf']} | {fields['idf']} | {fields['tokenizer']} | {fields['stop_words']} | "
-                             f"{s['spearman']:.4f} | {s['pearson']:.4f} | {s['top1']:.3f} | {s['mrr']:.3f} |")
+                             f"{fields.get('unseen_words', False)} | {s['spearman']:.4f} | {s['pearson']:.4f} | "
+                             f"{s['top1']:.3f} | {s['mrr']:.3f} |")
             lines.append("")
         for stage, title in (("shared", "shared settings"), ("knobs", "each sampler's own setting")):
             if stage not in entry:

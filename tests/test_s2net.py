@@ -198,3 +198,26 @@ def test_term_weightings_by_hand():
     assert text_features.tokenize("Café-au-lait 2x", "unicode") == ["café", "au", "lait", "2x"]
     with pytest.raises(ValueError, match="tf must be one of"):
         text_features.Weighting(tf="log")
+
+
+def test_unseen_words_count_at_the_idf_of_a_df_of_zero():
+    from ace_jax.s2net_run import TextModel
+
+    texts = ["the cat and the cat", "a dog", "the dog"]  # N = 3
+    weighting = text_features.Weighting(idf="smooth")
+    vocab = text_features.build_vocab(texts, weighting=weighting)
+    idf = text_features.idf_weights(texts, vocab, weighting)
+    assert text_features.unseen_idf(3, weighting) == pytest.approx(math.log(4))  # log (N + 1) / (0 + 1)
+    assert text_features.unseen_idf(3, text_features.Weighting()) == pytest.approx(math.log(3))  # df taken as 1
+    grown, grown_idf = text_features.with_unseen(["a zebra", "zebra and yak"], vocab, idf, math.log(4), weighting)
+    assert grown == {**vocab, "yak": len(vocab), "zebra": len(vocab) + 1}
+    np.testing.assert_allclose(grown_idf, [*idf, math.log(4), math.log(4)], rtol=1e-6)
+    # "dog zebra" against "zebra": dropped, only dog is left on one side (cosine 0); counted, zebra is shared.
+    closed = TextModel(vocab, idf, weighting)
+    open_ = TextModel(vocab, idf, weighting, idf_unseen=math.log(4))
+    dog = math.log(4 / 3)
+    for model, expected in ((closed, 0.0), (open_, math.log(4) / math.hypot(dog, math.log(4)))):
+        v = model.vectors(["dog zebra", "zebra"]).toarray()
+        norms = np.linalg.norm(v, axis=1)
+        cos = v[0] @ v[1] / (norms[0] * norms[1]) if norms.all() else 0.0
+        assert cos == pytest.approx(expected, rel=1e-6)

@@ -150,3 +150,21 @@ def test_bad_input_is_one_error_line(planted, tmp_path, capsys, case):
     if case == "bad-row":
         assert "bad.tsv:2" in err
         assert not run.exists()  # nothing half-written
+
+
+def test_unseen_words_get_rows_that_training_never_moves(tmp_path):
+    # Test texts share a word ("zz") no training text has: kept, it matches them; dropped, they are empty.
+    train = write_tsv(tmp_path / "train.tsv", planted_pairs(60, 0))
+    test = write_tsv(tmp_path / "test.tsv", [("zz a0w0", "zz b3w1", 4.5), ("zz f1", "a2w2 f2", 0.5),
+                                             ("b1w1 f3", "b1w2 f4", 2.0)])
+    settings = dict(log_every=10, dim=16, sampler="none")
+    start = s2net_run.build(config(train, test, unseen_words=True, steps=0, **settings))
+    final = s2net_run.train_s2net(config(train, test, unseen_words=True, steps=20, **settings), tmp_path / "open",
+                                  progress=False)
+    closed = s2net_run.train_s2net(config(train, test, steps=20, **settings), tmp_path / "closed", progress=False)
+    model = TextModel.load(tmp_path / "open")
+    assert "zz" in model.vocab and "zz" not in TextModel.load(tmp_path / "closed").vocab
+    row = model.vocab["zz"]
+    np.testing.assert_array_equal(model.projection[row], np.asarray(start.initial_state.params["A"])[row])
+    assert model.idf[row] == pytest.approx(math.log(len(start.task.sentences)))  # the idf of a df of 0 (log: N / 1)
+    assert final["test"]["pairs"] == closed["test"]["pairs"] == 3
