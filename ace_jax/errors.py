@@ -35,3 +35,11 @@ class Interrupted(AceJaxError):
     def __init__(self, message: str, signum: int):
         super().__init__(message)
         self.exit_code = 128 + signum
+
+
+class Diverged(AceJaxError):
+    """A training metric (the loss, a generator's entropy) became inf or NaN at `step`."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import jax
 
 from ace_jax import io
-from ace_jax.errors import AceJaxError, Interrupted, SettingError
+from ace_jax.errors import Diverged, Interrupted, SettingError
 
 SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # io.atomic_write's temporary files
@@ -310,9 +310,12 @@ def train(job_type, config, out: str | Path, *, resume: bool = False, progress: 
                 step += advance
                 if step % job.log_every == 0 or step == job.total_steps:
                     host = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                    if not math.isfinite(host["loss"]):
-                        raise AceJaxError(f"the loss became {host['loss']} at step {step}; lower the learning rate "
-                                          "(the run folder keeps the last checkpoint)")
+                    bad = [name for name in sorted(host, key=lambda n: n != "loss") if not math.isfinite(host[name])]
+                    if bad:  # the loss, or any other metric (a generator's entropy turns NaN before the loss)
+                        kept = ("the run folder keeps the last checkpoint" if checkpoint_path.exists() else
+                                "no checkpoint was written yet")
+                        raise Diverged(f"the {bad[0]} became {host[bad[0]]} at step {step}; lower the learning "
+                                       f"rate ({kept})", step)
                     status = job.status(state)
                     spent = job.spent(state)
                     record({"step": step, "kind": "train", **status, **host})

@@ -27,7 +27,7 @@ import numpy as np
 from ace_jax import io, methods, run, stats, windows
 from ace_jax.data.corpus import CorpusOptions, load_corpus
 from ace_jax.embeddings import WordConfig, train_word_embeddings
-from ace_jax.errors import AceJaxError
+from ace_jax.errors import AceJaxError, Diverged
 
 DEFAULT_VARIANTS = ("ns", "ace-pool", "ace-tied", "ace-tied:gen_temperature=4", "ace-tied-pool")
 DEV, TEST = ("men", "mturk771"), ("ws353", "rw")
@@ -76,21 +76,28 @@ def train(args, variant: str, seed: int, eval_every: int) -> dict:
         raise AceJaxError(f"{out} holds a run with other settings; pass --runs with another folder")
     if not (out / "eval.json").exists():
         start = time.perf_counter()
-        final = train_word_embeddings(config, out, resume=(out / "checkpoint.msgpack").exists(), progress=True)
+        try:
+            final = train_word_embeddings(config, out, resume=(out / "checkpoint.msgpack").exists(), progress=True)
+        except Diverged as error:  # a result too: kept, so a rerun does not train it again
+            final = {"diverged": error.step}
+            out.mkdir(parents=True, exist_ok=True)  # a new run that fails leaves no folder behind
         final["seconds"] = time.perf_counter() - start
         with io.atomic_write(out / "eval.json") as f:
             json.dump(final, f, indent=2)
     final = json.loads((out / "eval.json").read_text())
-    final["curve"] = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    evals = [r for r in final["curve"] if r.get("kind") == "eval"]
-    # The last periodic evaluation can fall on the final step, which the run evaluates again: keep one.
-    final["curve"] = [r for i, r in enumerate(evals) if i == 0 or r["pairs"] != evals[i - 1]["pairs"]]
+    log = out / "metrics.jsonl"  # absent where a new run diverged (it leaves only its result)
+    evals = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    evals = [r for r in evals if r.get("kind") == "eval"]
+    # The last periodic evaluation can fall on (or a step before) the final one: keep the final.
+    if len(evals) > 1 and evals[-1]["step"] - evals[-2]["step"] < eval_every / 2:
+        del evals[-2]
+    final["curve"] = evals
     return final
 
 
 def hardness_rows(variant: str, runs: list[dict]) -> list[str]:
     """One row per evaluation point: the hardness measures, mean over seeds."""
-    points = min(len(r["curve"]) for r in runs)
+    points = min(len(r["curve"]) for r in runs)  # a diverged run: its evaluations before it diverged
     rows = []
     for i in range(points):
         records = [r["curve"][i] for r in runs]
@@ -133,6 +140,11 @@ def main(argv=None) -> int:
         "| variant | " + " | ".join(sets) + " | final loss ratio | wall-clock (s) |",
         "|---|" + "---|" * (len(sets) + 2)]
     for variant, runs in results.items():
+        diverged = [r["diverged"] for r in runs if "diverged" in r]
+        if diverged:
+            lines.append(f"| `{variant}` | " + " | ".join(["diverged"] * len(sets)) + f" | – | diverged at step "
+                         f"{', '.join(map(str, diverged))} ({len(diverged)} of {len(runs)} seeds) |")
+            continue
         cells = [stats.format_mean_std([r[s]["spearman"] for r in runs]) for s in sets]
         ratios = [r["curve"][-1].get("hardness", {}).get("loss_ratio") for r in runs]
         cells.append("–" if None in ratios else stats.format_mean_std(ratios))

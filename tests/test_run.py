@@ -232,3 +232,13 @@ def test_resume_skips_a_half_written_record_and_evaluates_the_last_step_once(cor
     last = records[-1]["step"]
     assert [r for r in again if r["kind"] == "eval" and r["step"] == last] == [records[-1]]
     assert (out / "eval.json").exists()
+
+
+def test_a_diverging_run_stops_with_the_step_it_diverged_at(corpus, tmp_path):
+    from ace_jax.errors import Diverged
+
+    out = tmp_path / "run"
+    with pytest.raises(Diverged, match="the loss became") as caught:
+        train_word_embeddings(tiny_config(corpus, learning_rate=1e30), out, progress=False)
+    assert caught.value.step % 10 == 0 and caught.value.step > 0  # found at a log step (log_every 10)
+    assert f"at step {caught.value.step}" in str(caught.value) and not (out / "vectors.txt").exists()
