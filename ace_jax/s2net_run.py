@@ -125,8 +125,9 @@ class TextModel:
     weighting: text_features.Weighting = text_features.Weighting()
     projection: np.ndarray | None = None
     activation: str = "none"
-    # The TF-IDF cosine only (no projection): with a value, words that no training text has count too, at this
-    # idf (a df of 0: text_features.unseen_idf), instead of being dropped. A projection has no row for them.
+    # The TF-IDF cosine only (no projection): with a value, words outside the vocabulary count too, at this idf
+    # (a df of 0: text_features.unseen_idf), instead of being dropped (with min_df 1, the vocabulary is every
+    # training word, so these are the words no training text has). A projection has no row for them.
     idf_unseen: float | None = None
 
     def term_vectors(self, texts) -> scipy.sparse.csr_matrix:
@@ -282,8 +283,9 @@ def build(config: S2NetRunConfig) -> Setup:
     idf = text_features.idf_weights(task.sentences, vocab, config.weighting)
     if config.unseen_words:
         eval_texts = [text for pairs in evals.values() for text in pairs.text1 + pairs.text2]
+        seen, _ = text_features.document_frequencies(task.sentences, config.weighting.tokenizer)
         vocab, idf = text_features.with_unseen(eval_texts, vocab, idf, text_features.unseen_idf(
-            len(task.sentences), config.weighting), config.weighting)
+            len(task.sentences), config.weighting), config.weighting, seen)
     ids, weights = text_features.featurize(task.sentences, vocab, idf, config.weighting)
     k_init, k_gen, k_state = jax.random.split(jax.random.PRNGKey(config.seed), 3)  # raw keys: checkpoints hold them
     if config.init == "lsi" and not 0 < config.dim < min(len(task.sentences), len(vocab)):

@@ -4,7 +4,7 @@ import collections
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -115,12 +115,14 @@ def unseen_idf(num_texts: int, weighting: "str | Weighting" = "tfidf") -> float:
 
 
 def with_unseen(texts: Sequence[str], vocab: dict[str, int], idf: np.ndarray, idf_unseen: float,
-                weighting: "str | Weighting" = "tfidf") -> tuple[dict[str, int], np.ndarray]:
+                weighting: "str | Weighting" = "tfidf",
+                seen: Collection[str] = ()) -> tuple[dict[str, int], np.ndarray]:
     """The vocabulary and idf extended by the words of `texts` it lacks (stop words still dropped if the weighting
-    says so), each at idf_unseen, with ids after the vocabulary's in sorted order: (vocab, idf [d + new])."""
+    says so), each at idf_unseen, with ids after the vocabulary's in sorted order: (vocab, idf [d + new]).
+    seen: words the IDF texts do have, left out (a word below min_df is rare, not unseen)."""
     weighting = weighting_of(weighting)
     new = sorted({w for text in texts for w in tokenize(text, weighting.tokenizer)
-                  if w not in vocab and not (weighting.stop_words and w in STOP_WORDS)})
+                  if w not in vocab and w not in seen and not (weighting.stop_words and w in STOP_WORDS)})
     extended = {**vocab, **{w: len(vocab) + i for i, w in enumerate(new)}}
     return extended, np.concatenate([np.asarray(idf, np.float32), np.full(len(new), idf_unseen, np.float32)])
 

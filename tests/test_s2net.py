@@ -212,6 +212,8 @@ def test_unseen_words_count_at_the_idf_of_a_df_of_zero():
     grown, grown_idf = text_features.with_unseen(["a zebra", "zebra and yak"], vocab, idf, math.log(4), weighting)
     assert grown == {**vocab, "yak": len(vocab), "zebra": len(vocab) + 1}
     np.testing.assert_allclose(grown_idf, [*idf, math.log(4), math.log(4)], rtol=1e-6)
+    rare, _ = text_features.with_unseen(["zebra and yak"], vocab, idf, math.log(4), weighting, seen={"yak"})
+    assert set(rare) - set(vocab) == {"zebra"}  # a training word below min_df is rare, not unseen
     # "dog zebra" against "zebra": dropped, only dog is left on one side (cosine 0); counted, zebra is shared.
     closed = TextModel(vocab, idf, weighting)
     open_ = TextModel(vocab, idf, weighting, idf_unseen=math.log(4))
