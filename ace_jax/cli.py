@@ -114,6 +114,9 @@ def add_train_parser(commands) -> None:
                         "discriminator's current rows, detached, learning a temperature and a bias per word")
     g.add_argument("--gen-temperature", type=float, default=1.0,
                    help="--gen-tables discriminator: the first temperature T of g ∝ q·exp(u·v / T) (then learned)")
+    g.add_argument("--gen-min-entropy", type=float, default=0.0,
+                   help="--gen-tables discriminator: an entropy floor in nats; each query's 1/T is capped to keep it "
+                        "(0: none)")
     g.add_argument("--gen-dim", type=int, default=32, help="the generator's dimension (--gen-tables own)")
     g.add_argument("--gen-lr", dest="gen_learning_rate", type=float, default=1e-3, help="the generator's Adam step")
     g.add_argument("--gen-bf16", action="store_true",

@@ -197,11 +197,15 @@ class Tied:
 
     candidates None: exact, a softmax over every row ([B, N] a step, as Exact); n: over n noise draws minus
     log q, shared by the batch (per_query False, as Pool) or each query's own (True, as Kbgan).
+    min_entropy: an entropy floor in nats (0: none). Each query's β is capped at the largest value that keeps
+    H(g(·|x)) at or above it (`entropy_floor_beta`), so the generator cannot collapse onto the discriminator's
+    few top words; where the cap binds, log_beta gets no gradient from that query.
     """
 
     candidates: int | None = None
     per_query: bool = False
     matmul_dtype: str = "float32"
+    min_entropy: float = 0.0
 
     def scores(self, disc, queries, family) -> tuple[jax.Array, jax.Array]:
         """(query vectors [B, d], candidate table [N, d]) of the discriminator, detached."""
@@ -224,11 +228,41 @@ class Tied:
 
         def logits_of(p):
             bias = p["bias"] if draws is None else p["bias"][draws] + offset  # [N], [n] or [B, n]
-            return jnp.exp(p["log_beta"]) * scores + (bias if bias.ndim == 2 else bias[None, :])
+            return self.tilt(p["log_beta"], scores, bias if bias.ndim == 2 else bias[None, :])
 
         gen_logits, vjp = jax.vjp(logits_of, params)
         return Proposal(gen_logits, vjp, draws)
 
+    def tilt(self, log_beta: jax.Array, scores: jax.Array, bias: jax.Array) -> jax.Array:
+        """β · scores + bias, β = exp(log_beta) capped per row by the entropy floor."""
+        beta = jnp.exp(log_beta)
+        if self.min_entropy > 0:
+            cap = entropy_floor_beta(jax.lax.stop_gradient(scores), jax.lax.stop_gradient(bias), self.min_entropy,
+                                     jax.lax.stop_gradient(beta))
+            beta = jnp.minimum(beta, cap)[:, None]
+        return beta * scores + bias
+
     def full_logits(self, params, disc, queries, family) -> jax.Array:
         query, table = self.scores(disc, queries, family)
-        return jnp.exp(params["log_beta"]) * (query @ table.T) + params["bias"][None, :]
+        return self.tilt(params["log_beta"], query @ table.T, params["bias"][None, :])
+
+
+def entropy_floor_beta(scores: jax.Array, bias: jax.Array, floor: float, beta_max: jax.Array,
+                       iterations: int = 20) -> jax.Array:
+    """Per row, the largest β in [0, beta_max] found by bisection with H(softmax(β · scores + bias)) ≥ floor:
+    beta_max itself where it keeps the floor, 0 where even β = 0 falls below it. [B, N] -> [B]."""
+    def entropy_at(beta):
+        return entropy(beta[:, None] * scores + bias)
+
+    rows = scores.shape[0]
+    high = jnp.broadcast_to(beta_max, (rows,)).astype(jnp.float32)
+    low = jnp.zeros(rows, jnp.float32)
+
+    def halve(_, bounds):
+        low, high = bounds
+        mid = 0.5 * (low + high)
+        keeps = entropy_at(mid) >= floor  # invariant: H(low) ≥ floor (or low = 0), H(high) < floor
+        return jnp.where(keeps, mid, low), jnp.where(keeps, high, mid)
+
+    low, _ = jax.lax.fori_loop(0, iterations, halve, (low, high))
+    return jnp.where(entropy_at(high) >= floor, high, low)

@@ -520,6 +520,7 @@ def test_candidate_generators_pick_only_their_draws():
 
 TIED = {form: word.GameConfig(sampler="ace", negatives=NUM_NEG, generator=form, candidates=4,
                               gen_tables="discriminator", gen_temperature=2.0) for form in ("exact", "pool", "kbgan")}
+TIED["floored"] = dataclasses.replace(TIED["pool"], gen_min_entropy=1.0, gen_temperature=0.1)
 
 
 def test_tied_logits_by_hand():
@@ -527,7 +528,8 @@ def test_tied_logits_by_hand():
     u, v = np.asarray(params["in"], np.float64), np.asarray(params["out"], np.float64)
     gen_params = {"log_beta": jnp.log(jnp.float32(0.5)), "bias": jnp.arange(VOCAB, dtype=jnp.float32) / 10}
     c, log_q = np.arange(VOCAB) / 10, np.asarray(UNIGRAM.log_probs, np.float64)
-    for form, config in TIED.items():
+    for form in ("exact", "pool", "kbgan"):
+        config = TIED[form]
         part = word.game_parts(config).generator
         for batch in (SKIPGRAM_BATCH, CBOW_BATCH):
             query = u[np.asarray(batch.queries)]
@@ -557,14 +559,34 @@ def test_tied_generator_learns_its_temperature_and_bias_and_compiles_once(form):
             before = snapshot((state.gen_params, state.params))
             state, metrics = jitted_step(config, layout)(state, batch, UNIGRAM)
             assert all(np.isfinite(v) for v in metrics.values()), metrics
-            for name in ("log_beta", "bias"):
+            # Floored (β = 10 over 4 draws), the cap binds: β stays, and the entropy stays at the floor.
+            for name in ("bias",) if config.gen_min_entropy else ("log_beta", "bias"):
                 assert not np.array_equal(before[0][name], state.gen_params[name]), name
+            assert metrics["gen_entropy"] >= config.gen_min_entropy - 1e-3
             assert not np.array_equal(before[1]["in"], state.params["in"])
         assert TRACES[config, layout] == 1
     windows = dataclasses.replace(config, shared_negatives=True)
     state = make_state(windows, random_params())
     state, metrics = jitted_step(windows, "windows")(state, WINDOW_BATCH, UNIGRAM)
     assert all(np.isfinite(v) for v in metrics.values()), metrics
+
+
+def test_the_entropy_floor_caps_beta_where_it_binds_and_nowhere_else():
+    scores = jnp.array([[4.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])  # row 1: uniform at any β
+    bias = jnp.zeros((1, 4))
+    floor = 0.8  # nats; row 0 at β = 10 is nearly one-hot (H ≈ 0), at β = 0 uniform (log 4 ≈ 1.39)
+    cap = generator.entropy_floor_beta(scores, bias, floor, jnp.float32(10.0))
+    h0 = float(generator.entropy(cap[0] * scores[:1] + bias)[0])
+    assert h0 == pytest.approx(floor, abs=1e-4) and 0 < float(cap[0]) < 10.0
+    assert float(cap[1]) == 10.0  # the floor never binds: β keeps its learned value
+    assert float(generator.entropy_floor_beta(scores, bias, 2.0, jnp.float32(10.0))[0]) == 0.0  # above log 4: β = 0
+    # In the generator: the learned β where the floor does not bind, and no gradient to log β where it does.
+    part = generator.Tied(min_entropy=floor)
+    params = {"log_beta": jnp.log(jnp.float32(10.0)), "bias": jnp.zeros(4)}
+    logits = part.tilt(params["log_beta"], scores, bias)
+    np.testing.assert_allclose(logits[0], cap[0] * scores[0], rtol=1e-6)
+    grad = jax.grad(lambda lb: part.tilt(lb, scores, bias)[0].sum())(params["log_beta"])
+    assert float(grad) == 0.0
 
 
 def test_tied_generator_is_harder_than_the_noise_from_the_start():

@@ -35,7 +35,8 @@ class GameConfig:
       their entropy, and so the entropy target, is over the candidates (at most log candidates).
     gen_tables: own: the generator scores with its own tables, a_x · b_y + c_y (the paper's form); discriminator:
       with the discriminator's current rows, detached, β u_x · v_y + c_y, learning only β (from 1 /
-      gen_temperature) and the bias c (generator.Tied).
+      gen_temperature, capped per query to keep its entropy at gen_min_entropy nats) and the bias c
+      (generator.Tied).
     shared_negatives: batches hold windows in word2vec's orientation (the Windows family): one set of K
       negatives per centre, shared by its window's contexts (Ji et al. 2016, "Parallelizing Word2Vec in
       Shared and Distributed Memory"): a step reads M + 1 + K rows per centre instead of 1 + M(1 + K).
@@ -63,6 +64,7 @@ class GameConfig:
     gen_matmul_dtype: str = "float32"  # the exact generator's [B, V] product: float32 or bfloat16
     gen_tables: str = "own"  # own | discriminator
     gen_temperature: float = 1.0  # the discriminator-reading generator's first temperature T = 1 / β
+    gen_min_entropy: float = 0.0  # its entropy floor in nats, each query's β capped to keep it (0: none)
     shared_negatives: bool = False  # word2vec-oriented windows: one set of K negatives per centre
     kernel: str = "auto"  # auto | xla
 
@@ -83,6 +85,8 @@ class GameConfig:
             (self.gen_tables in GEN_TABLES, "gen_tables", self.gen_tables, one_of(GEN_TABLES)),
             (self.gen_temperature > 0, "gen_temperature", self.gen_temperature,
              "{name} must be positive, not {value}"),
+            (self.gen_min_entropy >= 0, "gen_min_entropy", self.gen_min_entropy,
+             "{name} must be at least 0, not {value}"),
             (self.candidates >= 2, "candidates", self.candidates, "{name} must be at least 2, not {value}"),
             (self.gen_matmul_dtype in ("float32", "bfloat16"), "gen_matmul_dtype", self.gen_matmul_dtype,
              one_of(("float32", "bfloat16"))),
@@ -181,7 +185,7 @@ def game_parts(config: GameConfig) -> game.Game:
     """The sampler named by `config` as parts of the game."""
     if config.gen_tables == "discriminator":
         candidates = None if config.generator == "exact" else config.candidates
-        gen = generator.Tied(candidates, config.generator == "kbgan", config.gen_matmul_dtype)
+        gen = generator.Tied(candidates, config.generator == "kbgan", config.gen_matmul_dtype, config.gen_min_entropy)
     else:
         gen = {"exact": generator.Exact(config.gen_matmul_dtype), "pool": generator.Pool(config.candidates),
                "kbgan": generator.Kbgan(config.candidates)}[config.generator]
