@@ -298,9 +298,9 @@ def run_negatives(args, parser) -> int:
 
 S2NET_TRAIN_FIELDS = ("data", "test_data", "dim", "loss", "sampler", "negatives", "lam", "steps", "batch",
                       "learning_rate", "init", "tf", "idf", "tokenizer", "stop_words", "min_df", "unseen_words",
-                      "activation",
-                      "gamma", "margin", "self_adv_temperature", "gen_dim", "gen_learning_rate", "entropy_weight",
-                      "entropy_target", "paraphrase_threshold", "seed", "log_every", "checkpoint_every")
+                      "activation", "gamma", "margin", "self_adv_temperature", "gen_dim", "gen_learning_rate",
+                      "entropy_weight", "entropy_target", "paraphrase_threshold", "seed", "log_every",
+                      "checkpoint_every")
 
 
 def add_s2net_parser(commands) -> None:

@@ -102,16 +102,19 @@ def idf_weights(texts: Sequence[str], vocab: dict[str, int], weighting: "str | W
     counts = np.ones(len(vocab))
     for word, i in vocab.items():
         counts[i] = max(df[word], 1)
-    idf = {"log": np.log(num_texts / counts), "smooth": np.log((num_texts + 1) / (counts + 1)),
-           "smooth1": np.log((num_texts + 1) / (counts + 1)) + 1.0, "none": np.ones(len(vocab))}[weighting.idf]
-    return idf.astype(np.float32)
+    return idf_of(num_texts, counts, weighting.idf).astype(np.float32)
+
+
+def idf_of(num_texts: int, df: np.ndarray, kind: str) -> np.ndarray:
+    """Weighting.idf's formula for document frequencies df over N texts (log: df of 0 taken as 1)."""
+    df = np.asarray(df, np.float64)
+    return {"log": np.log(num_texts / np.maximum(df, 1)), "smooth": np.log((num_texts + 1) / (df + 1)),
+            "smooth1": np.log((num_texts + 1) / (df + 1)) + 1.0, "none": np.ones_like(df)}[kind]
 
 
 def unseen_idf(num_texts: int, weighting: "str | Weighting" = "tfidf") -> float:
-    """The idf of a word in none of the N IDF texts (df 0; log's N / 0 is taken as N / 1, as idf_weights does)."""
-    weighting = weighting_of(weighting)
-    return {"log": math.log(num_texts), "smooth": math.log(num_texts + 1), "smooth1": math.log(num_texts + 1) + 1.0,
-            "none": 1.0}[weighting.idf]
+    """The idf of a word in none of the N IDF texts (a df of 0)."""
+    return float(idf_of(num_texts, np.zeros(1), weighting_of(weighting).idf)[0])
 
 
 def with_unseen(texts: Sequence[str], vocab: dict[str, int], idf: np.ndarray, idf_unseen: float,
