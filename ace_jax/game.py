@@ -191,7 +191,7 @@ def mix_negatives(state: GameState, batch, noise, layout: Layout, keys, family, 
     if game.off_policy and proposal.draws is not None:
         raise ValueError("the off-policy term reads g(y|x) at the noise draws: use it with an exact generator")
     picks = generator.sample(k_gen, proposal.logits, negatives.shape[1] * negatives.shape[2])  # [B, S·K] columns
-    from_gen = jax.random.bernoulli(k_mix, 1.0 - game.lam, negatives.shape)
+    from_gen = noise_lib.uniforms(k_mix, negatives.shape) < 1.0 - game.lam  # hashed: no threefry loop
     negatives = jnp.where(from_gen, proposal.ids(picks).reshape(negatives.shape), negatives)
     choices = jnp.where(from_gen, picks.reshape(negatives.shape), negatives if proposal.draws is None else 0)
     return negatives, from_gen, choices, proposal

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from ace_jax import noise
 from ace_jax.scorers.skipgram import combine_query, embed_queries
 
 
@@ -61,33 +62,40 @@ def candidate_logits(rows: dict, query_mask: jax.Array, log_q: jax.Array) -> jax
     return jnp.einsum("bd,bnd->bn", query, rows["cand"]) + offset
 
 
-def sample(key: jax.Array, logits: jax.Array, num: int, block: int = 128) -> jax.Array:
-    """Draws `num` ids per row exactly from softmax(logits): [B, V] -> [B, num] int32.
+def sample(key: jax.Array, logits: jax.Array, num: int, block: int = 32) -> jax.Array:
+    """Draws `num` ids per row exactly from softmax(logits): [B, V] -> [B, num] int32 (`draw`)."""
+    return draw(key, jax.nn.softmax(logits, axis=-1), num, block)
 
-    Inverse CDF in two levels: a block of `block` ids by the CDF of the block masses, then an id
-    inside the block by that block's own CDF and a second uniform. Gumbel-max would need B·num·V
-    random numbers and a full-row cumsum is a slow pass on CPU; this reads [B, V] once and then only
-    B·num·block values. Each level is scaled by its own computed total, so float rounding can never
-    land on an id of probability zero.
+
+def draw(key: jax.Array, weights: jax.Array, num: int, block: int = 32) -> jax.Array:
+    """Draws `num` ids per row in proportion to weights [R, N] (non-negative, each row's sum positive).
+
+    Inverse CDF by levels: ids in blocks of `block`, a block drawn by its mass (the same draw, one level up,
+    over the R × N / block block masses), then an id inside it by that block's own CDF and a second uniform.
+    Gumbel-max would need R·num·N random numbers; this reads [R, N] once, in one product with a triangle of
+    ones per level (XLA's CPU cumsum is a reduce-window, quadratic in the axis: it cost 8-12 ms of a 36 ms
+    pool step), and then R·num·block values per level. Each level is scaled by its own computed total, and a
+    product accumulates every column of the triangle in the same order, so each CDF is non-decreasing and
+    flat over an id of weight zero: rounding can never draw an id of weight zero.
     """
-    num_rows, vocab_size = logits.shape
-    block = min(block, vocab_size)
-    pad = -vocab_size % block
-    k_block, k_inner = jax.random.split(key)
-    probs = jax.nn.softmax(logits, axis=-1)
-    probs = jnp.pad(probs, ((0, 0), (0, pad))).reshape(num_rows, -1, block)  # [B, nb, block]
-    block_cdf = jnp.cumsum(probs.sum(-1), axis=-1)  # [B, nb]
-    chosen = draw_from_cdf(k_block, block_cdf[:, None, :], (num_rows, num))  # [B, num]
-    inner_cdf = jnp.cumsum(jnp.take_along_axis(probs, chosen[..., None], axis=1), axis=-1)  # [B, num, block]
-    inner = draw_from_cdf(k_inner, inner_cdf, (num_rows, num))
-    return (chosen * block + inner).astype(jnp.int32)
+    rows, size = weights.shape
+    block = min(block, size)
+    weights = jnp.pad(weights, ((0, 0), (0, -size % block))).reshape(rows, -1, block)
+    triangle = jnp.triu(jnp.ones((block, block), weights.dtype))  # column j sums entries 0..j
+    inner_cdf = jnp.matmul(weights, triangle, precision=jax.lax.Precision.HIGHEST)  # [R, nb, block]
+    k_blocks, k_inner = jax.random.split(key)
+    if inner_cdf.shape[1] == 1:
+        blocks = jnp.zeros((rows, num), jnp.int32)
+    else:
+        blocks = draw(k_blocks, inner_cdf[..., -1], num, block)
+    cdf = inner_cdf[jnp.arange(rows)[:, None], blocks]  # [R, num, block]: each draw's block
+    u = uniform_below(k_inner, cdf[..., -1], (rows, num))
+    return (blocks * block + (cdf <= u[..., None]).sum(-1)).astype(jnp.int32)
 
 
-def draw_from_cdf(key: jax.Array, cdf: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """Index i with cdf[i−1] ≤ u < cdf[i], u uniform below the last entry; cdf [..., n] broadcasts to shape + (n,)."""
-    total = cdf[..., -1:]
-    u = jnp.minimum(jax.random.uniform(key, shape + (1,)) * total, jnp.nextafter(total, 0.0))
-    return (cdf <= u).sum(-1)
+def uniform_below(key: jax.Array, total: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """u uniform on [0, total), total broadcasting to shape; never equal to total after rounding."""
+    return jnp.minimum(noise.uniforms(key, shape) * total, jnp.nextafter(total, 0.0))
 
 
 def log_prob(logits: jax.Array, ids: jax.Array) -> jax.Array:

@@ -94,12 +94,17 @@ def uniform_ints(key: jax.Array, shape: tuple[int, ...], n: int) -> jax.Array:
     return (hashed_bits(key, shape) % jnp.uint32(n)).astype(jnp.int32)
 
 
+def uniforms(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Floats uniform on [0, 1) (float32) from the top 24 of 32 hashed bits: every value a multiple of 2^−24."""
+    return (hashed_bits(key, shape) >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
+
+
 def sample(noise: NoiseDistribution, key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     """Draws ids of the given shape (int32): per draw, 32 hashed bits pick the bucket (as uniform_ints) and
     another 32, as a 24-bit fraction, toss its coin."""
     bits = hashed_bits(key, (2, *shape))
     bucket = (bits[0] % jnp.uint32(noise.size)).astype(jnp.int32)
-    coin = (bits[1] >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)  # [0, 1)
+    coin = (bits[1] >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)  # [0, 1), as `uniforms`
     return jnp.where(coin < noise.accept[bucket], bucket, noise.alias[bucket])
 
 

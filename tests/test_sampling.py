@@ -92,6 +92,11 @@ GENERATOR_CASES = {
     "three_blocks": ([[0.0, 1.0, -np.inf, 0.5, 2.0, -1.0, 0.0, -np.inf, 1.5, 0.3],
                       [-np.inf, -np.inf, -np.inf, -np.inf, 0.0, 0.0, 0.0, 0.0, 1.0, -np.inf],
                       [2.0, -2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]], 4, 200_000),
+    # Five levels: V = 21 in blocks of 2 (11 blocks), their masses in 6 blocks, those in 3, then 2, then 1;
+    # whole blocks impossible at each level.
+    "five_levels": ([[0.5 * (i % 5) if i not in (2, 3, 8, 20) else -np.inf for i in range(21)],
+                     [-np.inf] * 12 + [0.0] * 8 + [1.0],
+                     [3.0 if i == 0 else -1.0 for i in range(21)]], 2, 200_000),
 }
 
 
@@ -108,14 +113,15 @@ def test_generator_sample_frequencies_match_softmax_rows(case):
 
 
 def test_generator_sample_never_draws_an_impossible_id():
-    # One block: a dominant id, 126 ids of mass e^−16.14 ≈ 1e-7 each, and an impossible last id.
-    # The block's total (1.0000001) exceeds the inner CDF before the last id (0.9999996), so a
-    # uniform above 0.9999996 lands on id 127. Keys 44, 59 and 60 are ones where that happens on CPU.
-    logits = jnp.asarray([[0.0] + [-16.1363205] * 126 + [-np.inf]], jnp.float32)
+    # 128 ids in blocks of 32: a dominant id, 126 ids of mass e^−16.14 ≈ 1e-7 each, and an impossible last id.
+    # Where a uniform lands at the very top of the last block, the row with the last id possible draws it
+    # (the control: keys 66, 79 and 126 are ones where that happens on CPU); the impossible one must not.
+    impossible = jnp.asarray([[0.0] + [-16.1363205] * 126 + [-np.inf]], jnp.float32)
+    possible = impossible.at[0, 127].set(-16.1363205)
     sample = jax.jit(generator.sample, static_argnames="num")
-    for seed in (44, 59, 60):
-        draws = sample(jax.random.key(seed), logits, num=100_000)
-        assert not np.any(np.asarray(draws) == 127), seed
+    for seed in (66, 79, 126):
+        assert np.any(np.asarray(sample(jax.random.key(seed), possible, num=100_000)) == 127), seed
+        assert not np.any(np.asarray(sample(jax.random.key(seed), impossible, num=100_000)) == 127), seed
 
 
 def test_generator_log_prob_and_entropy_by_hand():
