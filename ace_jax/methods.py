@@ -3,6 +3,7 @@ the benchmarks. A method is a label and settings: its game's (word.GameConfig or
 run's (embeddings.WordConfig or s2net_run.S2NetRunConfig)."""
 
 import dataclasses
+import json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,3 +81,27 @@ def lookup(registry, method: str) -> Method:
     if method not in registry:
         raise SettingError("method", method, "{name}: unknown method {value!r}; choose from " + ", ".join(registry))
     return registry[method]
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """A named word method with settings over it: 'ace-tied:gen_temperature=4;lam=0.3' -> ('ace-tied',
+    {'gen_temperature': 4, 'lam': 0.3}); values are JSON where they parse as JSON, else strings."""
+    from ace_jax.errors import AceJaxError
+
+    method, _, rest = text.partition(":")
+    lookup(WORD, method)
+    settings = {}
+    for item in filter(None, rest.split(";")):
+        field, sep, value = item.partition("=")
+        if not sep:
+            raise AceJaxError(f"{item!r} in {text!r} is not field=value")
+        try:
+            settings[field.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[field.strip()] = value.strip()
+    return method, settings
+
+
+def variant_folder(text: str) -> str:
+    """A variant as a folder name: 'ace-tied:gen_temperature=4;lam=0.3' -> 'ace-tied--gen_temperature4-lam0.3'."""
+    return text.replace(":", "--").replace(";", "-").replace("=", "")

@@ -31,6 +31,7 @@ import numpy as np
 from ace_jax import methods
 from ace_jax.data.corpus import CorpusOptions, load_corpus
 from ace_jax.embeddings import build, input_vectors
+from ace_jax.errors import AceJaxError
 from ace_jax.evaluate.similarity import evaluate_all
 from ace_jax.io import atomic_write
 
@@ -49,9 +50,10 @@ class Ours:
     of its epoch for ρ."""
 
     def __init__(self, args, dim: int, sampler: str, row_clip: float, chunk: int, learning_rate: float):
-        config = methods.word_config(sampler, corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab,
-                                     dim=dim, window=5, negatives=5, kernel=args.kernel, chunk=chunk, row_clip=row_clip,
-                                     learning_rate=learning_rate, seed=0)
+        method, settings = methods.parse_variant(sampler)
+        config = methods.word_config(method, **{**dict(
+            corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab, dim=dim, window=5, negatives=5,
+            kernel=args.kernel, chunk=chunk, row_clip=row_clip, learning_rate=learning_rate, seed=0), **settings})
         self.sampler, self.dim, self.row_clip, self.chunk, self.lr = sampler, dim, row_clip, chunk, learning_rate
         self.setup = build(config)
         self.state = self.setup.place(self.setup.initial_state)
@@ -91,6 +93,7 @@ class Ours:
                     words_per_s=float(np.median(words)), ratio_to_gensim=ratio, pairs_per_s=float(np.median(pairs)),
                     negatives_per_s=float(np.median(pairs)) * 5, host_peak_mib=peak_host_mib(),
                     device_peak_mib=device_peak_mib(), rest_of_epoch_words_per_s=rest_words_per_s,
+                    window_words_per_s=list(words),
                     **{s: scores[s]["spearman"] for s in QUALITY_SETS})
 
 
@@ -152,9 +155,11 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the rows to this file")
     args = p.parse_args(argv)
     args.max_tokens, args.max_vocab = args.max_tokens or None, args.max_vocab or None
-    unknown = [name for name in args.samplers.split(",") if name not in methods.WORD]
-    if unknown:
-        p.error(f"unknown sampler {unknown[0]!r}; choose from {', '.join(methods.WORD)}")
+    for name in args.samplers.split(","):
+        try:
+            methods.parse_variant(name)
+        except AceJaxError as error:
+            p.error(f"--samplers: {error}")
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         p.error(f"the folder of --json {args.json} does not exist")
     rows = []
@@ -169,21 +174,29 @@ def main(argv=None) -> int:
             for i in range(len(ours)):  # so no setting always follows gensim directly
                 ours[(i + repeat) % len(ours)].time_window()
         rows.append(gensim_row(words, model, dim, gensim_speeds, args.lr[0]))
-        for setting in ours:
-            rows.append(setting.finish(gensim_speeds))
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+        finished = [setting.finish(gensim_speeds) for setting in ours]
+        for row in finished:
+            # Against per-pair negative sampling with the same settings, window by window (they alternate).
+            ns = [r for r in finished
+                  if r["sampler"] == "ns" and all(r[k] == row[k] for k in ("row_clip", "chunk", "lr"))]
+            if ns:
+                row["ratio_to_ns"] = float(np.median([a / b for a, b in zip(row["window_words_per_s"],
+                                                                            ns[0]["window_words_per_s"])]))
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
         del ours
     print(f"# {datetime.date.today()} {platform.machine()} {os.cpu_count()} cores, jax {jax.__version__} on "
           f"{jax.devices()[0].platform}; command: python benchmarks/throughput.py {' '.join(argv or sys.argv[1:])}")
-    print("| tool | sampler | d | chunk | lr | row clip | words/s | ratio to gensim | pairs/s | negatives/s "
-          "| compile s | host peak MiB | device peak MiB | ws353 | rw |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| tool | sampler | d | chunk | lr | row clip | words/s | ratio to gensim | ratio to ns | pairs/s "
+          "| negatives/s | compile s | host peak MiB | device peak MiB | ws353 | rw |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         def fmt(key, spec, r=r):
             return format(r[key], spec) if r.get(key) is not None else "–"
 
         print(f"| {r['tool']} | {r['sampler']} | {r['dim']} | {fmt('chunk', 'd')} | {fmt('lr', 'g')} | "
               f"{fmt('row_clip', 'g')} | {r['words_per_s']:,.0f} | {fmt('ratio_to_gensim', '.3f')} | "
+              f"{fmt('ratio_to_ns', '.3f')} | "
               f"{fmt('pairs_per_s', ',.0f')} | {fmt('negatives_per_s', ',.0f')} | {fmt('compile_s', '.1f')} | "
               f"{fmt('host_peak_mib', ',.0f')} | {fmt('device_peak_mib', ',.0f')} | {r['ws353']:.3f} | {r['rw']:.3f} |")
     if args.json:

@@ -49,29 +49,13 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def parse_variant(text: str) -> tuple[str, dict]:
-    """'ace-tied:gen_temperature=4;lam=0.3' -> ('ace-tied', {'gen_temperature': 4, 'lam': 0.3})."""
-    method, _, rest = text.partition(":")
-    methods.lookup(methods.WORD, method)
-    settings = {}
-    for item in filter(None, rest.split(";")):
-        field, sep, value = item.partition("=")
-        if not sep:
-            raise AceJaxError(f"--variants: {item!r} in {text!r} is not field=value")
-        try:
-            settings[field.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[field.strip()] = value.strip()
-    return method, settings
-
-
 def train(args, variant: str, seed: int, eval_every: int) -> dict:
     """The finished run's eval.json with its evaluation records as "curve", training it first unless it is there."""
-    method, settings = parse_variant(variant)
+    method, settings = methods.parse_variant(variant)
     config = methods.word_config(method, corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab,
                                  chunk=args.chunk, epochs=args.epochs, seed=seed, eval_sets=DEV + TEST,
                                  eval_every=eval_every, final_sets=DEV + TEST, analogy=False, **settings)
-    out = Path(args.runs) / f"{variant.replace(':', '--').replace(';', '-').replace('=', '')}-s{seed}"
+    out = Path(args.runs) / f"{methods.variant_folder(variant)}-s{seed}"
     if (out / "config.json").exists() and run.load_config(out, "word", WordConfig.from_json) != config:
         raise AceJaxError(f"{out} holds a run with other settings; pass --runs with another folder")
     if not (out / "eval.json").exists():
@@ -114,7 +98,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for variant in variants:
-        parse_variant(variant)
+        methods.parse_variant(variant)
     corpus = load_corpus(args.corpus, CorpusOptions(min_count=5, max_vocab=args.max_vocab, max_tokens=args.max_tokens))
     kept = (corpus.vocab.counts * windows.keep_probabilities(corpus.vocab.counts, WordConfig.sample)).sum()
     eval_every = max(1, int(np.ceil(args.epochs * kept / args.chunk)) // args.eval_points)

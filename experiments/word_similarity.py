@@ -4,6 +4,12 @@ negative sampling, ADV only, ACE and self-adversarial weighting at an equal budg
     python experiments/word_similarity.py --quick     # the README's main job: one seed, 1M tokens, 5k words
     python experiments/word_similarity.py             # the table in results/word_similarity.md
 
+A method is a named method of ace_jax/methods.py, optionally with settings over it (`method:field=value;...`, as
+experiments/generators.py). Rows with a generator show its hardness at the end (the discriminator's loss on the
+generator's draws over the noise's, and the generator's entropy), and each claim of the paper gets a verdict:
+ACE above NCE and above NS by more than 2 sample std, and reaching the baseline's final ρ in at most 60 % of
+its pairs.
+
 Every method sees the same positive pairs (same seed -> same data stream) and scores the same number of
 negatives per pair; gensim's Word2Vec runs on the same encoded tokens with the same settings.
 """
@@ -23,7 +29,7 @@ import numpy as np
 from ace_jax import io, methods, run, stats, windows
 from ace_jax.data.corpus import CorpusOptions, load_corpus
 from ace_jax.embeddings import WordConfig, train_word_embeddings
-from ace_jax.errors import AceJaxError
+from ace_jax.errors import AceJaxError, Diverged
 from ace_jax.evaluate.similarity import DEFAULT_SETS, evaluate_all
 
 # The default: the methods of results/word_similarity.md.
@@ -58,6 +64,8 @@ def parse_args(argv):
                         "(pair, word2vec)")
     p.add_argument("--eval-points", type=int, default=8, help="evaluations along training, for the figure")
     p.add_argument("--no-gensim", action="store_true")
+    p.add_argument("--finished-only", action="store_true",
+                   help="train nothing of ours: each row takes the seeds whose runs have finished (gensim still runs)")
     p.add_argument("--out", default=None, help="folder for the table and figure (default results/, quick: runs/quick)")
     p.add_argument("--runs", default=None, help="folder for the run folders (default runs/word_similarity[-quick])")
     args = p.parse_args(argv)
@@ -72,25 +80,33 @@ def parse_args(argv):
     return args
 
 
-def run_ours(args, method: str, seed: int, runs: Path, epoch_steps_hint: int) -> dict:
-    config = methods.word_config(
-        method, corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
-        dim=args.dim, window=args.window, epochs=args.epochs, seed=seed, gen_dim=args.gen_dim, chunk=args.chunk,
-        row_clip=args.row_clip, learning_rate=args.lr, negatives=args.negatives, false_negatives=args.false_negatives,
-        eval_sets=CURVE_SETS, eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True)
-    out = runs / f"{method}-seed{seed}"
+def run_ours(args, variant: str, seed: int, runs: Path, epoch_steps_hint: int) -> dict:
+    method, settings = methods.parse_variant(variant)
+    common = dict(corpus=args.corpus, min_count=args.min_count, max_vocab=args.max_vocab, max_tokens=args.max_tokens,
+                  dim=args.dim, window=args.window, epochs=args.epochs, seed=seed, gen_dim=args.gen_dim,
+                  chunk=args.chunk, row_clip=args.row_clip, learning_rate=args.lr, negatives=args.negatives,
+                  false_negatives=args.false_negatives, eval_sets=CURVE_SETS,
+                  eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True)
+    config = methods.word_config(method, **{**common, **settings})
+    out = runs / f"{methods.variant_folder(variant)}-seed{seed}"
     if (out / "config.json").exists() and run.load_config(out, "word", WordConfig.from_json) != config:
         raise AceJaxError(f"{out} holds a run with other settings; pass --runs with another folder")
-    if (out / "eval.json").exists():  # finished earlier: reuse, so an interrupted table resumes cheaply
-        final = json.loads((out / "eval.json").read_text())
-    else:
+    if not (out / "eval.json").exists():  # finished earlier: reuse, so an interrupted table resumes cheaply
+        if args.finished_only:
+            return None
         start = time.perf_counter()
         resume = (out / "checkpoint.msgpack").exists()
-        final = train_word_embeddings(config, out, resume=resume, progress=True)
+        try:
+            final = train_word_embeddings(config, out, resume=resume, progress=True)
+        except Diverged as error:  # a result too: kept, so a rerun does not train it again
+            final = {"diverged": error.step}
+            out.mkdir(parents=True, exist_ok=True)
         final["seconds"] = time.perf_counter() - start
         with io.atomic_write(out / "eval.json") as f:
             json.dump(final, f, indent=2)
-    curve = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    final = json.loads((out / "eval.json").read_text())
+    log = out / "metrics.jsonl"
+    curve = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     final["curve"] = [r for r in curve if r.get("kind") == "eval"]
     return final
 
@@ -134,14 +150,35 @@ def parity(results: dict, quick: bool) -> list[str]:
             ""]
 
 
+def label_of(variant: str) -> str:
+    if variant == "gensim":
+        return "gensim Word2Vec (sg=1, negative sampling)"
+    method, settings = methods.parse_variant(variant)
+    extra = ", ".join(f"{k}={v}" for k, v in settings.items())
+    return f"`{variant}`: {methods.WORD[method].label}" + (f", with {extra}" if extra else "")
+
+
+def final_hardness(runs: list[dict], name: str) -> str:
+    values = [r["curve"][-1].get("hardness", {}).get(name) if r["curve"] else None for r in runs]
+    return "–" if None in values else stats.format_mean_std(values)
+
+
 def table(results: dict, sets) -> list[str]:
-    head = ["method", "seeds", *sets, "analogy", "pairs seen", "wall-clock (s)"]
+    head = ["method", "seeds", *sets, "analogy", "loss ratio (end)", "H(g), nats (end)", "pairs seen",
+            "wall-clock (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for method, runs in results.items():
-        label = methods.WORD[method].label if method in methods.WORD else "gensim Word2Vec (sg=1, negative sampling)"
-        cells = [label, str(len(runs))]
+        cells = [label_of(method), str(len(runs))]
+        diverged = [r["diverged"] for r in runs if "diverged" in r]
+        if diverged:
+            cells += [f"diverged at step {', '.join(map(str, diverged))} ({len(diverged)} of {len(runs)} seeds)"]
+            cells += ["–"] * (len(head) - 3)
+            lines.append("| " + " | ".join(cells) + " |")
+            continue
         cells += [stats.format_mean_std([r[s]["spearman"] for r in runs]) for s in sets]
         cells.append(stats.format_mean_std([r["analogy"]["accuracy"] for r in runs]))
+        cells += [final_hardness(runs, "loss_ratio"), final_hardness(runs, "gen_entropy")] if method != "gensim" \
+            else ["–", "–"]
         pairs = [r["pairs"] for r in runs if "pairs" in r]
         cells.append(f"{np.mean(pairs) / 1e6:.2f}M" if pairs else "(its own)")
         cells.append(f"{np.median([r['seconds'] for r in runs]):.0f}" if all("seconds" in r for r in runs) else "–")
@@ -149,8 +186,51 @@ def table(results: dict, sets) -> list[str]:
     return lines
 
 
+def uses_generator(variant: str) -> bool:
+    if variant == "gensim":
+        return False
+    method, settings = methods.parse_variant(variant)
+    return {**methods.WORD[method].settings, **settings}.get("sampler") in ("ace", "adv")
+
+
+def reach_fraction(runs: list[dict], baseline: list[dict], name: str) -> float | None:
+    """The share of the baseline's pairs at which the mean ρ over seeds of `runs` first reaches the baseline's
+    final mean ρ (None: never, within its evaluations)."""
+    target = np.mean([r[name]["spearman"] for r in baseline])
+    points = min(len(r["curve"]) for r in runs)
+    for i in range(points):
+        if np.mean([r["curve"][i][name]["spearman"] for r in runs]) >= target:
+            return np.mean([r["curve"][i]["pairs"] for r in runs]) / np.mean([r["pairs"] for r in baseline])
+    return None
+
+
+def verdicts(results: dict) -> list[str]:
+    """Each generator row against NCE (the paper's baseline) and NS (the one users run): above it by more than
+    2 sample std (the larger of the two rows'), and the baseline's final ρ within 60 % of its pairs."""
+    lines = ["| method | against | set | difference of means | 2 std | beats by > 2 std | reaches its final ρ at | "
+             "within 60 % of its pairs |", "|---|---|---|---|---|---|---|---|"]
+    for variant, runs in results.items():
+        if not uses_generator(variant) or any("diverged" in r for r in runs):
+            continue
+        for baseline in ("nce", "ns"):
+            base = results.get(baseline)
+            if not base or any("diverged" in r for r in base):
+                continue
+            for name in CURVE_SETS:
+                a, b = ([r[name]["spearman"] for r in rows] for rows in (runs, base))
+                diff = np.mean(a) - np.mean(b)
+                spread = 2 * max(stats.sample_std(np.array(a)), stats.sample_std(np.array(b))) if len(a) > 1 else None
+                beats = "–" if spread is None else ("yes" if diff > spread else "no")
+                reach = reach_fraction(runs, base, name)
+                lines.append(f"| `{variant}` | {baseline} | {name} | {diff:+.3f} | "
+                             f"{'–' if spread is None else f'{spread:.3f}'} | {beats} | "
+                             f"{'never' if reach is None else f'{reach:.0%} of its pairs'} | "
+                             f"{'yes' if reach is not None and reach <= 0.6 else 'no'} |")
+    return lines if len(lines) > 2 else []
+
+
 def coverage(results: dict, sets) -> str:
-    any_run = next(iter(results.values()))[0]
+    any_run = next(r for runs in results.values() for r in runs if "diverged" not in r)
     return ", ".join(f"{s} {any_run[s]['pairs']}/{any_run[s]['pairs'] + any_run[s]['oov']}" for s in sets)
 
 
@@ -163,6 +243,9 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(CURVE_SETS), figsize=(10, 3.8))
     for ax, name in zip(axes, CURVE_SETS):
         for method, runs in results.items():
+            runs = [r for r in runs if "diverged" not in r]
+            if not runs:
+                continue
             if method == "gensim":
                 ax.axhline(np.mean([r[name]["spearman"] for r in runs]), ls="--", c="gray", label="gensim (final)")
                 continue
@@ -188,7 +271,7 @@ def main(argv=None) -> int:
     runs = Path(args.runs or ("runs/word_similarity-quick" if args.quick else "runs/word_similarity"))
     chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
     for method in chosen:
-        methods.lookup(methods.WORD, method)
+        methods.parse_variant(method)
     corpus = load_corpus(args.corpus, CorpusOptions(min_count=args.min_count, max_vocab=args.max_vocab,
                                                     max_tokens=args.max_tokens))
     expected_kept = (corpus.vocab.counts * windows.keep_probabilities(corpus.vocab.counts, WordConfig.sample)).sum()
@@ -198,7 +281,11 @@ def main(argv=None) -> int:
         results[method] = []
         for seed in range(args.seeds):
             print(f"== {method} seed {seed}", file=sys.stderr, flush=True)
-            results[method].append(run_ours(args, method, seed, runs, epoch_steps))
+            result = run_ours(args, method, seed, runs, epoch_steps)
+            if result is not None:
+                results[method].append(result)
+        if not results[method]:
+            del results[method]
     if not args.no_gensim:
         results["gensim"] = []
         for seed in range(args.seeds):
@@ -231,6 +318,13 @@ def main(argv=None) -> int:
         f"![ρ against positive pairs seen]({figure.name})",
         "",
     ]
+    claims = verdicts(results)
+    if claims:
+        lines += ["## The paper's claims, row by row", "",
+                  "Against NCE (the paper's baseline) and negative sampling: the difference of mean ρ, and whether it "
+                  "exceeds 2 sample std (the larger of the two rows'); the share of the baseline's positive pairs at "
+                  "which the row's mean ρ first reaches the baseline's final mean ρ (evaluations along training).",
+                  "", *claims, ""]
     report = out / ("word_similarity_quick.md" if args.quick else "word_similarity.md")
     with io.atomic_write(report) as f:
         f.write("\n".join(lines))
