@@ -24,6 +24,10 @@ STEP = dict(reach="step")  # one window size per step: no step scores empty pair
 SHARED = dict(sampler="ns", shared_negatives=True)
 TIED = dict(sampler="ace", gen_tables="discriminator")  # g ∝ exp(β u_x · v_y + c_y) over D's rows (generator.Tied)
 
+# `ace-jax train`'s method when no flag asks for a sampler or layout: at or above gensim's ρ at 1.4x its words/s on
+# the whole enwiki-00 shard (BENCHMARKS.md, README "Defaults"); `--method ns` is word2vec's per-pair form.
+DEFAULT_WORD = "ns-shared-step"
+
 WORD = {
     "ns": Method("skip-gram, negative sampling (λ=1)", dict(sampler="ns")),
     "nce": Method("skip-gram, NCE", dict(sampler="nce")),
@@ -34,7 +38,8 @@ WORD = {
     "hs": Method("skip-gram, hierarchical softmax", dict(sampler="hs")),
     "ns-shared": Method("skip-gram, negative sampling, negatives shared by a centre's contexts", SHARED),
     "ns-shared-step": Method(
-        "skip-gram, negative sampling, negatives shared by a centre's contexts, one reach per step", SHARED, STEP),
+        "skip-gram, negative sampling, negatives shared by a centre's contexts, one reach per step, row clip 50",
+        SHARED, dict(**STEP, row_clip=50.0)),
     "ace-pool": Method("skip-gram, ACE, pool generator (1024 shared draws)", dict(sampler="ace", **POOL)),
     "ace-kbgan": Method("skip-gram, ACE, KBGAN-style generator (64 draws per query, H target 2)",
                         dict(sampler="ace", **KBGAN)),

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ace_jax import run
 from ace_jax.cli import main
 from ace_jax.embeddings import WordConfig, train_word_embeddings
 from ace_jax.io import load_word2vec
@@ -74,6 +75,24 @@ def test_cli_train_separates_planted_synonyms(tmp_path, sampler, model):
     assert all("step" in r for r in records) and records[-1]["kind"] == "eval"
     if sampler == "ace":
         assert any("gen_entropy" in r for r in records)
+
+
+@pytest.mark.parametrize("flags, shared, reach, clip", [
+    ((), True, "step", 50.0), (("--sampler", "ns"), False, "centre", 0.0), (("--method", "ns"), False, "centre", 0.0),
+    (("--row-clip", "0"), True, "step", 0.0)])
+def test_the_default_is_the_measured_best_and_a_sampler_flag_gives_word2vecs_form(tmp_path, flags, shared, reach,
+                                                                                  clip):
+    corpus = write_planted_corpus(tmp_path / "corpus.txt")
+    out = tmp_path / "run"
+    assert main(["train", "--corpus", str(corpus), "--out", str(out), *flags, "--dim", "16", "--window", "3",
+                 "--min-count", "1", "--epochs", "3", "--sample", "0", "--chunk", "128", "--lr", "0.005",
+                 "--eval-sets", "", "--final-sets", "", "--no-analogy", "--quiet"]) == 0
+    config = run.load_config(out, "word", WordConfig.from_json)
+    assert (config.game.shared_negatives, config.reach, config.row_clip) == (shared, reach, clip)
+    words, vectors = load_word2vec(out / "vectors.txt")
+    same = [cosine(vectors, words, g[0], g[1]) for g in GROUPS.values()]
+    across = [cosine(vectors, words, GROUPS[a][0], GROUPS[b][0]) for a in GROUPS for b in GROUPS if a < b]
+    assert np.mean(same) > np.mean(across) + 0.3, (np.mean(same), np.mean(across))
 
 
 def test_vectors_load_in_gensim(tmp_path):
