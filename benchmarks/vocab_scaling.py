@@ -134,7 +134,7 @@ def main(argv=None) -> int:
             if not os.path.exists(path):
                 zipf_corpus(path, vocab_size, args.tokens, args.each)
             # Words are "w123": text8 normalisation would spell out the digits and leave 11 words.
-            # row_clip 0: the tables here are unclipped (ns-shared-step's registry setting clips at 50 since 2026-12-03).
+            # row_clip 0: the tables here are unclipped (the registry clips ns-shared-step at 50 since 2026-12-03).
             configs.append(methods.word_config(sampler, corpus=path, dim=args.dim, chunk=args.chunk, normalize=False,
                                                min_count=args.each, row_clip=0.0))
         timings = interleaved_step_seconds(configs, args.steps, args.repeats)
