@@ -77,7 +77,7 @@ def test_two_processes_agree_with_one(tmp_path):
     train_word_embeddings(config, tmp_path / "single", progress=False)
     flags = ["--corpus", str(corpus), "--min-count", "1", "--dim", "16", "--window", "3", "--chunk", "128",
              "--epochs", "1", "--sample", "0", "--lr", "0.005", "--eval-sets", "", "--final-sets", "", "--no-analogy",
-             "--quiet", "--gen-dim", "8"]
+             "--quiet", "--gen-dim", "8", "--method", "ns"]  # the per-pair form tiny_config trains
     address = f"127.0.0.1:{free_port()}"
     out = tmp_path / "two"
     processes = [run([sys.executable, "-m", "ace_jax.cli", "train", *flags, "--out", str(out), "--coordinator", address,
@@ -95,7 +95,8 @@ def test_cli_devices_flag_on_a_cpu(tmp_path):
     train_word_embeddings(tiny_config(corpus, epochs=1), tmp_path / "single", progress=False)
     flags = ["--corpus", str(corpus), "--min-count", "1", "--dim", "16", "--window", "3", "--chunk", "128",
              "--epochs", "1", "--sample", "0", "--lr", "0.005", "--eval-sets", "", "--final-sets", "", "--no-analogy",
-             "--quiet", "--gen-dim", "8", "--devices", "4", "--row-shards", "2", "--out", str(tmp_path / "four")]
+             "--quiet", "--gen-dim", "8", "--method", "ns", "--devices", "4", "--row-shards", "2",
+             "--out", str(tmp_path / "four")]
     finish(run([sys.executable, "-m", "ace_jax.cli", "train", *flags]))
     _, single = load_word2vec(tmp_path / "single" / "vectors.txt")
     _, four = load_word2vec(tmp_path / "four" / "vectors.txt")
