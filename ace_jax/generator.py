@@ -74,9 +74,11 @@ def draw(key: jax.Array, weights: jax.Array, num: int, block: int = 32) -> jax.A
     over the R × N / block block masses), then an id inside it by that block's own CDF and a second uniform.
     Gumbel-max would need R·num·N random numbers; this reads [R, N] once, in one product with a triangle of
     ones per level (XLA's CPU cumsum is a reduce-window, quadratic in the axis: it cost 8-12 ms of a 36 ms
-    pool step), and then R·num·block values per level. Each level is scaled by its own computed total, and a
-    product accumulates every column of the triangle in the same order, so each CDF is non-decreasing and
-    flat over an id of weight zero: rounding can never draw an id of weight zero.
+    pool step), and then R·num·block values per level. Each level is scaled by its own computed total. The
+    product runs at full float32 precision (not TF32 on a GPU), and a dot kernel accumulates every column of
+    the triangle over the same inputs in the same order (the zeros add nothing), so each CDF comes out
+    non-decreasing and flat over an id of weight zero, and rounding cannot draw such an id. That is an
+    assumption about XLA's kernels, not a documented guarantee: tests/test_sampling.py checks it at the edge.
     """
     rows, size = weights.shape
     block = min(block, size)
