@@ -78,9 +78,9 @@ def parse_args(argv):
     args = p.parse_args(argv)
     quick = dict(corpus="enwiki-00", max_tokens=0, max_vocab=0, methods=",".join(QUICK_METHODS), chunk=512,
                  row_clip=50.0, eval_points=4)
-    table = dict(corpus="enwiki", max_tokens=2_000_000, max_vocab=10_000, methods=",".join(TABLE_METHODS), chunk=128,
+    full = dict(corpus="enwiki", max_tokens=2_000_000, max_vocab=10_000, methods=",".join(TABLE_METHODS), chunk=128,
                  row_clip=0.0, eval_points=8)
-    for name, value in (quick if args.quick else table).items():
+    for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     if args.quick:
@@ -214,7 +214,7 @@ def uses_generator(variant: str) -> bool:
     if variant == "gensim":
         return False
     method, settings = methods.parse_variant(variant)
-    return {**methods.WORD[method].settings, **settings}.get("sampler") in ("ace", "adv")
+    return methods.word_config(method, **settings).game.uses_generator
 
 
 def reach_fraction(runs: list[dict], baseline: list[dict], name: str) -> float | None:
@@ -243,7 +243,8 @@ def verdicts(results: dict) -> list[str]:
             for name in CURVE_SETS:
                 a, b = ([r[name]["spearman"] for r in rows] for rows in (runs, base))
                 diff = np.mean(a) - np.mean(b)
-                spread = 2 * max(stats.sample_std(np.array(a)), stats.sample_std(np.array(b))) if len(a) > 1 else None
+                both = len(a) > 1 and len(b) > 1  # a sample std needs two seeds on each side
+                spread = 2 * max(stats.sample_std(np.array(a)), stats.sample_std(np.array(b))) if both else None
                 beats = "–" if spread is None else ("yes" if diff > spread else "no")
                 reach = reach_fraction(runs, base, name)
                 lines.append(f"| `{variant}` | {baseline} | {name} | {diff:+.3f} | "
