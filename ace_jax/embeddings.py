@@ -14,7 +14,8 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from ace_jax import game, generator, hardness, huffman, io, noise as noise_lib, parallel, run, sparse_optim, windows
+from ace_jax import (cooccurrence, game, generator, hardness, huffman, io, noise as noise_lib, parallel, run,
+                     sparse_optim, windows)
 from ace_jax.data.corpus import CorpusOptions, EncodedCorpus, Vocab, load_corpus
 from ace_jax.data.registry import resolve
 from ace_jax.errors import AceJaxError, SettingError, check
@@ -44,6 +45,7 @@ class WordConfig:
     row_clip: float = 0.0  # L2 norm each row's gradient, summed over a step, is clipped to (0: off); clip_rows
     reach: str = "centre"  # centre: each centre draws its window b ~ U{1..window} (word2vec); step: one b per step
     chunk: int = 512  # tokens per step after subsampling; larger batches sum more gradients into hot rows and lose ρ
+    known_positives: int = 0  # k: each word's k most frequent high-PMI partners are false negatives (0: off)
     game: word.GameConfig = word.GameConfig()
     gen_dim: int = 32
     gen_learning_rate: float = 1e-3
@@ -79,6 +81,12 @@ class WordConfig:
              "{name} must be noise or zero, not {value!r}"),
             (self.sample >= 0, "sample", self.sample, "{name} must be at least 0, not {value}"),
             (self.row_clip >= 0, "row_clip", self.row_clip, "{name} must be at least 0 (0: off), not {value}"),
+            (self.known_positives >= 0, "known_positives", self.known_positives,
+             "{name} must be at least 0 (0: off), not {value}"),
+            (not (self.known_positives and self.layout != "skipgram"), "known_positives", self.known_positives,
+             "{name} needs skip-gram pairs (not CBOW or shared negatives)"),
+            (not (self.known_positives and self.game.sampler in ("softmax", "hs")), "known_positives",
+             self.known_positives, "{name} needs a sampled loss, not " + self.game.sampler),
             (self.reach in ("centre", "step"), "reach", self.reach, "{name} must be centre or step, not {value!r}"),
             (self.optimizer in ("sgd", "adagrad", "adam"), "optimizer", self.optimizer,
              "{name} must be sgd, adagrad or adam, not {value!r}"),
@@ -175,6 +183,7 @@ class Setup:
     epochs: EpochStreams
     noise: noise_lib.NoiseDistribution
     huffman: word.HuffmanTables | None
+    known: jax.Array | None  # [V, k] int32: each word's known positives (WordConfig.known_positives), or None
     total_steps: int
     step_fn: Callable
     initial_state: game.GameState  # on the host, without padding: what checkpoints hold
@@ -183,7 +192,7 @@ class Setup:
 
     def run_step(self, state: game.GameState, step: int) -> tuple[game.GameState, dict]:
         """Plays step `step` (the host's count of steps taken so far) on the epoch it falls in."""
-        return self.step_fn(state, self.epochs.stream(step), self.noise, self.huffman)
+        return self.step_fn(state, self.epochs.stream(step), self.noise, self.huffman, self.known)
 
     @property
     def raw_words_per_step(self) -> float:
@@ -204,26 +213,28 @@ def set_learning_rate(opt_state, learning_rate):
     return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": learning_rate})
 
 
-def word_train_step(state, stream, noise, huffman, *, config: WordConfig, total_steps: int, mesh: jax.sharding.Mesh,
-                    game_step):
+def word_train_step(state, stream, noise, huffman, known, *, config: WordConfig, total_steps: int,
+                    mesh: jax.sharding.Mesh, game_step):
     """Makes this step's examples on the device, decays the rate as word2vec does, plays one game step.
     Every device makes the (cheap) examples of the whole chunk; the game splits the centres over devices."""
     play = functools.partial(play_step, config=config, total_steps=total_steps, mesh=mesh, game_step=game_step)
     if config.reach == "centre":
-        return play(state, stream, noise, huffman, window=config.window)
+        return play(state, stream, noise, huffman, known, window=config.window)
     # One reach b ~ U{1..W} for all the step's centres, so each branch has exactly 2b context slots: no
     # step scores the empty slots that per-centre draws leave (2/5 of them at W = 5). Each centre still
     # sees b ~ U{1..W}; only the centres of one step now share it.
     k_reach = jax.random.fold_in(jax.random.fold_in(stream.key, 2), state.step)
     reach = 1 + noise_lib.uniform_ints(k_reach, (), config.window)
     branches = [functools.partial(play, window=b, fixed_reach=True) for b in range(1, config.window + 1)]
-    return jax.lax.switch(reach - 1, branches, state, stream, noise, huffman)
+    return jax.lax.switch(reach - 1, branches, state, stream, noise, huffman, known)
 
 
-def play_step(state, stream, noise, huffman, *, window: int, fixed_reach: bool = False, config: WordConfig,
+def play_step(state, stream, noise, huffman, known, *, window: int, fixed_reach: bool = False, config: WordConfig,
               total_steps: int, mesh: jax.sharding.Mesh, game_step):
     batch = windows.make_batch(stream, state.step, chunk=config.chunk, window=window, layout=config.layout,
                                fixed_reach=fixed_reach)
+    if known is not None:  # skip-gram pairs: the queries are the centres
+        batch = batch.replace(known=known[jnp.maximum(batch.queries, 0)])
     if mesh.size > 1:  # the step's centres split over the "data" devices
         batch = jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, P("data")))
     progress = state.step / total_steps
@@ -262,8 +273,13 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
         tables = word.HuffmanTables(jnp.asarray(points), jnp.asarray(codes))
     state = initial_state(config, vocab_size, noise.log_probs)
     game_step = word.make_step(config.game, state, model=config.model, mesh=mesh if mesh.size > 1 else None)
-    # The corpus, noise and Huffman tables are read by every device: replicated.
-    device_corpus, noise, tables = parallel.place((device_corpus, noise, tables), parallel.replicated(mesh))
+    known = None
+    if config.known_positives:
+        known = jnp.asarray(cooccurrence.known_positives(corpus.tokens, vocab_size, window=config.window,
+                                                         k=config.known_positives))
+    # The corpus, noise, Huffman and known-positive tables are read by every device: replicated.
+    device_corpus, noise, tables, known = parallel.place((device_corpus, noise, tables, known),
+                                                         parallel.replicated(mesh))
     epochs = EpochStreams(device_corpus, config.chunk, mesh)
     total_steps = epochs.steps(config.epochs)
     if config.pairs is not None:
@@ -273,7 +289,7 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
     step_fn = jax.jit(functools.partial(word_train_step, config=config, total_steps=min(total_steps, 2**31 - 1),
                                         mesh=mesh, game_step=game_step),
                       donate_argnums=0, out_shardings=(shardings, parallel.replicated(mesh)))
-    return Setup(corpus, epochs, noise, tables, total_steps, step_fn, state, mesh, row_shards)
+    return Setup(corpus, epochs, noise, tables, known, total_steps, step_fn, state, mesh, row_shards)
 
 
 def initial_state(config: WordConfig, vocab_size: int, noise_log_probs: jax.Array) -> game.GameState:
@@ -355,13 +371,17 @@ def negatives_of(run_dir: str | Path, queries: list[str], top: int = 10) -> dict
     return found
 
 
-def generator_logits_of(config: WordConfig, state: game.GameState):
+def generator_logits_of(config: WordConfig, state: game.GameState, known: jax.Array | None = None):
     """queries [c] -> the run's generator's logits over the vocabulary [c, V] (the exact softmax, which the pool
-    and KBGAN-style forms estimate from draws); None for a noise-only sampler."""
+    and KBGAN-style forms estimate from draws); None for a noise-only sampler. known: the run's known-positive
+    table, which the generator reading the discriminator's rows leaves out of its softmax as training does."""
     if not config.game.uses_generator:
         return None
     part = word.game_parts(config.game).generator
-    return lambda queries: part.full_logits(state.gen_params, state.params, queries, word.Pairs())
+    if known is None or not isinstance(part, generator.Tied):
+        return lambda queries: part.full_logits(state.gen_params, state.params, queries, word.Pairs())
+    return lambda queries: generator.without_known(
+        part.full_logits(state.gen_params, state.params, queries, word.Pairs()), None, known[queries])
 
 
 def input_vectors(setup: Setup, state: game.GameState) -> np.ndarray:
@@ -454,8 +474,8 @@ class WordJob:
         scores = {"pairs": float(state.pairs), **evaluate_vectors(vectors, self.words, self.config.eval_sets, False)}
         if self.config.game.sampler not in ("softmax", "hs"):
             scores["hardness"] = hardness.word_hardness(
-                host.params, generator_logits_of(self.config, host), self.setup.noise, self.hardness_queries,
-                jax.random.key(0))
+                host.params, generator_logits_of(self.config, host, self.setup.known), self.setup.noise,
+                self.hardness_queries, jax.random.key(0))
         return scores
 
     def finish(self, state: game.GameState, out: Path, writer: bool) -> dict:

@@ -210,6 +210,8 @@ class Tied:
     min_entropy: an entropy floor in nats (0: none). Each query's β is capped at the largest value that keeps
     H(g(·|x)) at or above it (`entropy_floor_beta`), so the generator cannot collapse onto the discriminator's
     few top words; where the cap binds, log_beta gets no gradient from that query.
+    A batch with known positives (word.Batch.known) takes them out of each query's softmax (`without_known`):
+    with only β and a bias to learn, the generator could not learn to avoid them per query from the penalty.
     """
 
     candidates: int | None = None
@@ -235,10 +237,17 @@ class Tied:
             offset = -game.noise.log_prob(noise_data, draws)
             rows = table[draws]
             scores = query @ rows.T if draws.ndim == 1 else jnp.einsum("bd,bnd->bn", query, rows)  # [B, n]
+        known = getattr(batch, "known", None)
+        if known is not None:
+            base = jnp.zeros(scores.shape) if offset is None else jnp.broadcast_to(offset, scores.shape)
+            offset = without_known(base, draws, known)
 
         def logits_of(p):
-            bias = p["bias"] if draws is None else p["bias"][draws] + offset  # [N], [n] or [B, n]
-            return self.tilt(p["log_beta"], scores, bias if bias.ndim == 2 else bias[None, :])
+            bias = p["bias"] if draws is None else p["bias"][draws]  # [N], [n] or [B, n]
+            bias = bias if bias.ndim == 2 else bias[None, :]
+            if offset is not None:  # −log q of the draws, and the known positives out: [n] or [B, n]
+                bias = bias + (offset if offset.ndim == 2 else offset[None, :])
+            return self.tilt(p["log_beta"], scores, bias)
 
         gen_logits, vjp = jax.vjp(logits_of, params)
         return Proposal(gen_logits, vjp, draws)
@@ -255,6 +264,16 @@ class Tied:
     def full_logits(self, params, disc, queries, family) -> jax.Array:
         query, table = self.scores(disc, queries, family)
         return self.tilt(params["log_beta"], query @ table.T, params["bias"][None, :])
+
+
+def without_known(logits: jax.Array, ids: jax.Array | None, known: jax.Array) -> jax.Array:
+    """logits [B, n] of ids [n] or [B, n] (None: the columns are the ids), with −1e30 (probability 0, and a
+    finite entropy) where a column's id is one of its row's known positives, known [B, k] (−1 padding)."""
+    if ids is None:  # every id a column: write the k known ones
+        rows = jnp.arange(logits.shape[0])[:, None]
+        return logits.at[rows, jnp.where(known < 0, logits.shape[1], known)].set(-1e30, mode="drop")
+    hit = (jnp.broadcast_to(ids, logits.shape)[:, :, None] == known[:, None, :]).any(-1)
+    return jnp.where(hit, -1e30, logits)
 
 
 def entropy_floor_beta(scores: jax.Array, bias: jax.Array, floor: float, beta_max: jax.Array,

@@ -38,15 +38,19 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="method[:field=value;...], comma-separated")
     p.add_argument("--corpus", default="enwiki")
-    p.add_argument("--max-tokens", type=int, default=2_000_000)
-    p.add_argument("--max-vocab", type=int, default=10_000)
+    p.add_argument("--max-tokens", type=int, default=2_000_000, help="0: the whole corpus")
+    p.add_argument("--max-vocab", type=int, default=10_000, help="0: every word seen min-count times")
     p.add_argument("--chunk", type=int, default=128, help="tokens per step after subsampling (word2vec's step size)")
+    p.add_argument("--row-clip", type=float, default=None,
+                   help="every run's row clip, over its method's (a variant's own setting wins)")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--eval-points", type=int, default=6)
     p.add_argument("--out", default="results", help="folder for generators.md")
     p.add_argument("--runs", default="runs/generators", help="folder for the run folders")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.max_tokens, args.max_vocab = args.max_tokens or None, args.max_vocab or None
+    return args
 
 
 def train(args, variant: str, seed: int, eval_every: int) -> dict:
@@ -54,7 +58,8 @@ def train(args, variant: str, seed: int, eval_every: int) -> dict:
     method, settings = methods.parse_variant(variant)
     config = methods.word_config(method, corpus=args.corpus, max_tokens=args.max_tokens, max_vocab=args.max_vocab,
                                  chunk=args.chunk, epochs=args.epochs, seed=seed, eval_sets=DEV + TEST,
-                                 eval_every=eval_every, final_sets=DEV + TEST, analogy=False, **settings)
+                                 eval_every=eval_every, final_sets=DEV + TEST, analogy=False,
+                                 **{**({} if args.row_clip is None else {"row_clip": args.row_clip}), **settings})
     out = Path(args.runs) / f"{methods.variant_folder(variant)}-s{seed}"
     if (out / "config.json").exists() and run.load_config(out, "word", WordConfig.from_json) != config:
         raise AceJaxError(f"{out} holds a run with other settings; pass --runs with another folder")
@@ -111,13 +116,14 @@ def main(argv=None) -> int:
 
     command = "python experiments/generators.py " + " ".join(argv if argv is not None else sys.argv[1:])
     sets = DEV + TEST
+    clip = "each method's own" if args.row_clip is None else f"{args.row_clip:g}"
     lines = [
         "# ACE's generators: how hard are their negatives, and from when?", "",
         f"Command: `{command.strip()}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, CPU only; date {datetime.date.today()}; seeds "
         f"0..{args.seeds - 1}. Corpus: {corpus.source}, {len(corpus.tokens):,} tokens kept, vocabulary "
         f"{len(corpus.vocab):,}; d = 100, window 5, 5 negatives, {args.chunk} tokens per step, SGD from 0.025, "
-        f"{args.epochs:g} epoch(s).",
+        f"{args.epochs:g} epoch(s), row clip {clip} unless a variant sets its own.",
         "Dev sets (choose on these): " + ", ".join(DEV) + "; test sets (report): " + ", ".join(TEST) + ".", "",
         "## Final ρ", "",
         f"{stats.NOTE[0].upper()}{stats.NOTE[1:]}; wall-clock: the median per run, with evaluations.", "",

@@ -79,7 +79,7 @@ def test_cli_train_separates_planted_synonyms(tmp_path, sampler, model):
 
 @pytest.mark.parametrize("flags, shared, reach, clip", [
     ((), True, "step", 50.0), (("--sampler", "ns"), False, "centre", 0.0), (("--method", "ns"), False, "centre", 0.0),
-    (("--row-clip", "0"), True, "step", 0.0)])
+    (("--row-clip", "0"), True, "step", 0.0), (("--known-positives", "3"), False, "centre", 0.0)])
 def test_the_default_is_the_measured_best_and_a_sampler_flag_gives_word2vecs_form(tmp_path, flags, shared, reach,
                                                                                   clip):
     corpus = write_planted_corpus(tmp_path / "corpus.txt")
@@ -149,7 +149,21 @@ def run_cli(*args, cwd):
                           env=env)
 
 
-def test_bad_inputs_give_one_line_and_no_run_folder(tmp_path):
+def one_line_error(args, cwd, capsys, monkeypatch) -> str:
+    """The CLI run in this process (a subprocess per case costs a JAX import each): its one stderr line, after
+    checking that it failed and printed nothing else."""
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exit_info:  # argparse's errors
+        code = exit_info.code
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(lines) == 1, (args, code, lines)
+    return lines[0]
+
+
+def test_bad_inputs_give_one_line_and_no_run_folder(tmp_path, capsys, monkeypatch):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
     rare = tmp_path / "rare.txt"
@@ -168,13 +182,15 @@ def test_bad_inputs_give_one_line_and_no_run_folder(tmp_path):
         ["eval", str(vectors), "--sets", "nosuchset"],
         ["eval", str(tmp_path / "missing.bin")],
         ["neighbors", str(vectors), "zebra"],
+        ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--known-positives", "3",
+         "--shared-negatives"],
     ]
     for args in cases:
-        result = run_cli(*args, cwd=tmp_path)
-        assert result.returncode != 0, args
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in result.stderr, (args, result.stderr)
+        assert "error" in one_line_error(args, tmp_path, capsys, monkeypatch), args
         assert not (tmp_path / "out").exists(), args
+    result = run_cli(*cases[0], cwd=tmp_path)  # and through the module's entry point, as a user runs it
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

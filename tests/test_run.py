@@ -19,7 +19,7 @@ from ace_jax.cli import build_parser, main
 from ace_jax.embeddings import WordConfig, WordJob, train_word_embeddings
 from ace_jax.errors import AceJaxError, SettingError
 
-from test_cli import private_cache, run_cli, tiny_config, write_planted_corpus  # noqa: F401 (fixture)
+from test_cli import one_line_error, private_cache, run_cli, tiny_config, write_planted_corpus  # noqa: F401 (fixture)
 
 TRAIN = ["--min-count", "1", "--dim", "8", "--window", "2", "--chunk", "64", "--sample", "0", "--lr", "0.005",
          "--eval-sets", "", "--final-sets", "", "--no-analogy", "--log-every", "10"]
@@ -150,7 +150,7 @@ def test_every_train_flag_has_help_with_its_default_and_there_is_a_version(capsy
     assert exit_info.value.code == 0 and capsys.readouterr().out.strip().startswith("ace-jax 0.")
 
 
-def test_errors_a_user_can_cause_are_one_line(corpus, tmp_path):
+def test_errors_a_user_can_cause_are_one_line(corpus, tmp_path, capsys, monkeypatch):
     s2net_run = tmp_path / "s2net-run"
     s2net_run.mkdir()
     (s2net_run / "config.json").write_text(json.dumps({"family": "s2net", "data": "stsb"}))
@@ -186,7 +186,10 @@ def test_errors_a_user_can_cause_are_one_line(corpus, tmp_path):
         "bad header": (["eval", str(header)], "expected a word2vec header"),
     }
     for name, (args, expected) in cases.items():
-        line = one_error_line(run_cli(*args, cwd=tmp_path))
+        if name == "--process-id":  # joins (or would join) other processes: in a process of its own
+            line = one_error_line(run_cli(*args, cwd=tmp_path))
+        else:
+            line = one_line_error(args, tmp_path, capsys, monkeypatch)
         assert line.startswith("ace-jax: error:") and expected in line, (name, line)
         if name == "--min-count too high":
             assert line.endswith("lower --min-count"), line

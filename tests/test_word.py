@@ -167,6 +167,24 @@ def test_false_negative_rules(rule, false_negative_rate):
     np.testing.assert_allclose(metrics["false_negative_rate"], false_negative_rate)
 
 
+@pytest.mark.parametrize("known,false_negative_rate", [([[2, -1], [-1, -1]], 2 / 4), ([[-1, -1], [2, -1]], 3 / 4)])
+def test_known_positives_are_false_negatives_of_their_query_only(known, false_negative_rate):
+    # Every negative is word 2; the pair rule drops it for pair (0, 2) only. Known for query 0, it is dropped for
+    # both of query 0's pairs: the window rule's update. Known for query 1, for both of its pairs as well; the
+    # −1 padding matches no draw.
+    queries, positives, mask, negative = SGNS_CASES["false_negatives"]
+    config = word.GameConfig(sampler="ns", negatives=NUM_NEG, false_negatives="pair")
+    params = random_params()
+    batch = batch_of(queries, positives, mask).replace(known=jnp.array(known, jnp.int32))
+    new_state, metrics = jitted_step(config)(make_state(config, params), batch, one_hot_noise(negative))
+    np.testing.assert_allclose(metrics["false_negative_rate"], false_negative_rate)
+    if known[0][0] == 2:
+        expected, loss, _ = word2vec_update(params, queries, positives, mask, negative, NUM_NEG, LR, rule="window")
+        np.testing.assert_allclose(new_state.params["in"], expected["in"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(new_state.params["out"], expected["out"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-5)
+
+
 def test_self_adversarial_weights_by_hand():
     neg = jnp.array([[0.0, math.log(2.0), math.log(5.0)], [1.0, 1.0, 1.0]])
     keep = jnp.array([[True, True, True], [False, False, False]])
@@ -569,6 +587,28 @@ def test_tied_generator_learns_its_temperature_and_bias_and_compiles_once(form):
     state = make_state(windows, random_params())
     state, metrics = jitted_step(windows, "windows")(state, WINDOW_BATCH, UNIGRAM)
     assert all(np.isfinite(v) for v in metrics.values()), metrics
+
+
+@pytest.mark.parametrize("form", ["exact", "pool", "kbgan"])
+def test_tied_generator_never_proposes_a_known_positive(form):
+    # Every id but 5 is known to both queries: the generator's softmax holds only 5 (or its draws of 5).
+    known = jnp.array([[0, 1, 2, 3, 4, -1], [4, 3, 2, 1, 0, -1]], jnp.int32)
+    batch = SKIPGRAM_BATCH.replace(known=known)
+    params, config = random_params(), TIED[form]
+    part = word.game_parts(config).generator
+    gen_params = generator.tied_init(jnp.array(UNIGRAM.log_probs), 2.0)
+    for seed in range(5):
+        proposal = part.propose(gen_params, batch, UNIGRAM, jax.random.key(seed), family=word.Pairs(),
+                                game=word.game_parts(config), sparse=False, disc=params)
+        ids = np.broadcast_to(np.arange(VOCAB) if proposal.draws is None else proposal.draws, proposal.logits.shape)
+        probs = np.asarray(jax.nn.softmax(proposal.logits, axis=-1))
+        if (ids == 5).any(-1).all():
+            assert probs[ids != 5].max() == 0.0 and np.isfinite(generator.entropy(proposal.logits)).all()
+        else:  # no draw of 5 in a row: every column is known, and that row's generator has nothing to pick
+            assert form != "exact"
+    full = generator.without_known(part.full_logits(gen_params, params, batch.queries, word.Pairs()), None, known)
+    np.testing.assert_array_equal(np.asarray(jax.nn.softmax(full, axis=-1)).argmax(-1), [5, 5])
+    assert np.asarray(jax.nn.softmax(full, axis=-1))[:, :5].max() == 0.0
 
 
 def test_the_entropy_floor_caps_beta_where_it_binds_and_nowhere_else():

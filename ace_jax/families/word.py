@@ -112,11 +112,14 @@ class Batch(flax.struct.PyTreeNode):
     queries: [B] int32 (skip-gram) or [B, M] int32 with −1 padding (CBOW's context bag, or a window's contexts).
     positives: [B, J] int32, the observed y+ of each query (−1 or anything where mask is false).
     mask: [B, J] bool, which (query, positive) pairs are real ([B, M] for windows: which contexts are real).
+    known: [B, k] int32 or None: ids the corpus pairs with each skip-gram query (cooccurrence.known_positives,
+      −1 padding), false negatives of that query wherever they are drawn.
     """
 
     queries: jax.Array
     positives: jax.Array
     mask: jax.Array
+    known: jax.Array | None = None
 
 
 class HuffmanTables(flax.struct.PyTreeNode):
@@ -151,8 +154,13 @@ class Pairs:
 
     def is_false(self, batch: Batch, negatives: jax.Array) -> jax.Array:
         if self.false_negatives == "pair":  # word2vec.c's `if (target == word) continue`
-            return negatives == batch.positives[..., None]
-        return ((negatives[..., None] == batch.positives[:, None, None, :]) & batch.mask[:, None, None, :]).any(-1)
+            false = negatives == batch.positives[..., None]
+        else:
+            false = ((negatives[..., None] == batch.positives[:, None, None, :])
+                     & batch.mask[:, None, None, :]).any(-1)
+        if batch.known is not None:  # −1 padding never equals a drawn id
+            false = false | (negatives[..., None] == batch.known[:, None, None, :]).any(-1)
+        return false
 
     def generator_queries(self, batch: Batch) -> jax.Array:
         return batch.queries
