@@ -337,6 +337,28 @@ def load_run(run_dir: str | Path) -> tuple[WordConfig, list[str], game.GameState
     return config, words, state
 
 
+def hardness_queries(tokens: np.ndarray) -> np.ndarray:
+    """The 2,048 corpus queries every evaluation point measures hardness on (seed 0)."""
+    return np.asarray(tokens[np.random.default_rng(0).integers(0, len(tokens), 2048)])
+
+
+def measure_hardness(run_dir: str | Path) -> dict:
+    """hardness.word_hardness of a run folder's last checkpoint, as its evaluation points measure it now (the
+    corpus is loaded again for its queries, noise and known positives): for runs measured by an older rule."""
+    config, words, state = load_run(run_dir)
+    corpus = load_corpus(config.corpus, CorpusOptions(min_count=config.min_count, max_vocab=config.max_vocab,
+                                                      normalize=config.normalize, max_tokens=config.max_tokens))
+    if list(corpus.vocab.words) != list(words):
+        raise AceJaxError(f"{run_dir}: the corpus no longer gives the run's vocabulary")
+    noise = noise_lib.unigram(corpus.vocab.counts)
+    known = None
+    if config.known_positives:
+        known = jnp.asarray(cooccurrence.known_positives(corpus.tokens, len(words), window=config.window,
+                                                         k=config.known_positives))
+    return hardness.word_hardness(state.params, generator_draws_of(config, state, noise, known), noise,
+                                  hardness_queries(corpus.tokens), jax.random.key(0))
+
+
 def negatives_of(run_dir: str | Path, queries: list[str], top: int = 10) -> dict:
     """For each query word of a run: the generator's most likely negatives g(y|x) (a table generator's full
     softmax; none for a noise-only sampler), the discriminator's highest scores u_x · v_y (the contexts it
@@ -371,17 +393,34 @@ def negatives_of(run_dir: str | Path, queries: list[str], top: int = 10) -> dict
     return found
 
 
-def generator_logits_of(config: WordConfig, state: game.GameState, known: jax.Array | None = None):
+def generator_logits_of(config: WordConfig, state: game.GameState):
     """queries [c] -> the run's generator's logits over the vocabulary [c, V] (the exact softmax, which the pool
-    and KBGAN-style forms estimate from draws); None for a noise-only sampler. known: the run's known-positive
-    table, which the generator reading the discriminator's rows leaves out of its softmax as training does."""
+    and KBGAN-style forms estimate from draws; an entropy floor and known positives left out): what it prefers,
+    for `ace-jax negatives`; None for a noise-only sampler."""
     if not config.game.uses_generator:
         return None
     part = word.game_parts(config.game).generator
-    if known is None or not isinstance(part, generator.Tied):
-        return lambda queries: part.full_logits(state.gen_params, state.params, queries, word.Pairs())
-    return lambda queries: generator.without_known(
-        part.full_logits(state.gen_params, state.params, queries, word.Pairs()), None, known[queries])
+    return lambda queries: part.full_logits(state.gen_params, state.params, queries, word.Pairs())
+
+
+def generator_draws_of(config: WordConfig, state: game.GameState, noise: noise_lib.NoiseDistribution,
+                       known: jax.Array | None = None):
+    """(queries [c], key) -> (logits [c, n], draws [n] or [c, n] or None): the softmax a training step draws the
+    run's generator's negatives from, for skip-gram queries (its proposal: for the pool and KBGAN-style forms
+    over fresh candidate draws, with any entropy floor and the known positives as training applies them);
+    None for a noise-only sampler. The hardness measures use it, so they describe the negatives trained on."""
+    if not config.game.uses_generator:
+        return None
+    parts = word.game_parts(config.game)
+
+    def draws_of(queries, key):
+        no_pairs = jnp.full((queries.shape[0], 1), -1, jnp.int32)
+        batch = word.Batch(queries, no_pairs, no_pairs >= 0, None if known is None else known[queries])
+        proposal = parts.generator.propose(state.gen_params, batch, noise, key, family=word.Pairs(), game=parts,
+                                           sparse=False, disc=state.params)
+        return proposal.logits, proposal.draws
+
+    return draws_of
 
 
 def input_vectors(setup: Setup, state: game.GameState) -> np.ndarray:
@@ -433,8 +472,7 @@ class WordJob:
         self.writer = jax.process_index() == 0
         # Hardness is measured on the same corpus queries at every evaluation point: tokens drawn uniformly
         # from the corpus, so frequent words are queried as often as training queries them.
-        tokens = self.setup.corpus.tokens
-        self.hardness_queries = np.asarray(tokens[np.random.default_rng(0).integers(0, len(tokens), 2048)])
+        self.hardness_queries = hardness_queries(self.setup.corpus.tokens)
 
     def start(self, out: Path) -> None:
         self.setup.corpus.vocab.to_file(out / "vocab.tsv")
@@ -474,8 +512,8 @@ class WordJob:
         scores = {"pairs": float(state.pairs), **evaluate_vectors(vectors, self.words, self.config.eval_sets, False)}
         if self.config.game.sampler not in ("softmax", "hs"):
             scores["hardness"] = hardness.word_hardness(
-                host.params, generator_logits_of(self.config, host, self.setup.known), self.setup.noise,
-                self.hardness_queries, jax.random.key(0))
+                host.params, generator_draws_of(self.config, host, self.setup.noise, self.setup.known),
+                self.setup.noise, self.hardness_queries, jax.random.key(0))
         return scores
 
     def finish(self, state: game.GameState, out: Path, writer: bool) -> dict:

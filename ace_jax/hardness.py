@@ -6,7 +6,8 @@ The measures, for a fixed sample of queries and the tables as they are:
                          game's per-negative term (its REINFORCE reward), e.g. skip-gram's −log σ(−s) = softplus(s)
   loss_ratio             gen_loss / noise_loss: above 1, the generator's negatives are harder than the noise's
   noise_top_k, gen_top_k how often a draw is among the discriminator's `top_k` highest-scoring candidates
-  gen_entropy            H(g(·|x)) in nats, mean over queries (noise_entropy: H(q), the noise's)
+  gen_entropy            H(g(·|x)) in nats, mean over queries (noise_entropy: H(q), the noise's); for the pool and
+                         KBGAN-style forms, over their draws, as training computes it (at most log n)
   gen_overlap            the mean Jaccard overlap of the generator's top-10 candidates between two queries:
                          1 for a generator that ignores its query, near 0 for one that conditions on it
 """
@@ -23,9 +24,12 @@ from ace_jax.scorers import skipgram
 
 @functools.partial(jax.jit, static_argnames=("loss", "draws", "top_k", "top_gen"))
 def measure_chunk(scores: jax.Array, pos: jax.Array, gen_logits: jax.Array | None, noise_ids: jax.Array,
-                  key: jax.Array, *, loss, draws: int, top_k: int, top_gen: int) -> dict:
+                  key: jax.Array, gen_draws: jax.Array | None = None, *, loss, draws: int, top_k: int,
+                  top_gen: int) -> dict:
     """scores [c, C] of the discriminator (−inf where a candidate is no negative), the positive's score pos [c],
-    gen_logits [c, C] or None, noise_ids [c, draws] -> per-query measures; loss: the game's loss part."""
+    gen_logits [c, n] or None, noise_ids [c, draws] -> per-query measures; loss: the game's loss part.
+    gen_draws: the ids [n] or [c, n] the generator's columns stand for (its candidate draws); None: columns are
+    ids (n = C)."""
     threshold = jax.lax.top_k(scores, top_k)[0][:, -1:]  # [c, 1]: the k-th highest score
 
     def side(ids):
@@ -35,10 +39,11 @@ def measure_chunk(scores: jax.Array, pos: jax.Array, gen_logits: jax.Array | Non
 
     out = dict(zip(("noise_loss", "noise_top_k"), side(noise_ids)))
     if gen_logits is not None:
-        gen_ids = generator.sample(key, gen_logits, draws)  # [c, draws]
+        columns = generator.Proposal(gen_logits, None, gen_draws)
+        gen_ids = columns.ids(generator.sample(key, gen_logits, draws))  # [c, draws]
         out.update(zip(("gen_loss", "gen_top_k"), side(gen_ids)))
         out["gen_entropy"] = generator.entropy(gen_logits)
-        out["gen_top"] = jax.lax.top_k(gen_logits, top_gen)[1]  # [c, top_gen]
+        out["gen_top"] = columns.ids(jax.lax.top_k(gen_logits, top_gen)[1])  # [c, top_gen]
     return out
 
 
@@ -63,21 +68,23 @@ def summarize(parts: list[dict], noise_entropy: float) -> dict:
     return result
 
 
-def word_hardness(params: dict, gen_logits_of, noise: noise_lib.NoiseDistribution, queries: np.ndarray,
+def word_hardness(params: dict, gen_of, noise: noise_lib.NoiseDistribution, queries: np.ndarray,
                   key: jax.Array, *, draws: int = 5, top_k: int = 100, top_gen: int = 10, chunk: int = 256) -> dict:
     """The measures for skip-gram queries [Q] (word ids): the discriminator scores u_x · v_y over every output
-    row; gen_logits_of(queries [c]) -> [c, V], the generator's softmax over all of them (the pool and KBGAN-style
-    generators estimate the same softmax from draws); None (a noise-only sampler): the noise's measures only."""
+    row; gen_of(queries [c], key) -> (logits [c, n], draws [n] or [c, n] or None), the softmax a training step
+    draws the generator's negatives from (embeddings.generator_draws_of: for the pool and KBGAN-style forms,
+    over a fresh set of candidate draws; None: over every row); gen_of None (a noise-only sampler): the noise's
+    measures only."""
     parts = []
     for start in range(0, len(queries), chunk):
         q = jnp.asarray(queries[start:start + chunk], jnp.int32)
-        k_noise, k_gen = jax.random.split(jax.random.fold_in(key, start))
+        k_noise, k_gen, k_pool = jax.random.split(jax.random.fold_in(key, start), 3)
         scores = skipgram.score_all(params, q)  # [c, V]
-        gen_logits = gen_logits_of(q) if gen_logits_of else None
+        gen_logits, gen_draws = gen_of(q, k_pool) if gen_of else (None, None)
         noise_ids = noise_lib.sample(noise, k_noise, (len(q), draws))
-        parts.append(measure_chunk(scores, jnp.zeros(len(q)), gen_logits, noise_ids, k_gen, loss=losses.Logistic(),
-                                   draws=draws, top_k=min(top_k, scores.shape[1]),
-                                   top_gen=min(top_gen, scores.shape[1])))
+        parts.append(measure_chunk(scores, jnp.zeros(len(q)), gen_logits, noise_ids, k_gen, gen_draws,
+                                   loss=losses.Logistic(), draws=draws, top_k=min(top_k, scores.shape[1]),
+                                   top_gen=min(top_gen, (scores if gen_logits is None else gen_logits).shape[1])))
     probs = np.exp(np.asarray(noise.log_probs, np.float64))
     noise_entropy = float(-(probs[probs > 0] * np.log(probs[probs > 0])).sum())
     return summarize(jax.device_get(parts), noise_entropy)

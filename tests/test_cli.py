@@ -1,5 +1,6 @@
 """The `ace-jax` command end to end on corpora the tests write: outputs, resume, gensim round trip, bad input."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -204,12 +205,15 @@ def test_signals_are_taken_between_steps(signum):
     assert signal.getsignal(signum) is before
 
 
-@pytest.mark.parametrize("gen_tables", ["own", "discriminator"])
+@pytest.mark.parametrize("gen_tables,pool", [("own", False), ("discriminator", False), ("discriminator", True)],
+                         ids=["own", "discriminator", "discriminator-pool-floored"])
 def test_negatives_shows_the_generator_beside_the_discriminator_and_hardness_is_recorded(tmp_path, capsys,
-                                                                                         gen_tables):
+                                                                                         gen_tables, pool):
     corpus = write_planted_corpus(tmp_path / "corpus.txt", sentences=300)
     out = tmp_path / "run"
     game = GameConfig(sampler="ace", gen_tables=gen_tables)
+    if pool:  # the measures are of what training draws from: 8 candidates, the floor held over them
+        game = dataclasses.replace(game, generator="pool", candidates=8, gen_min_entropy=1.5)
     train_word_embeddings(tiny_config(corpus, epochs=1, game=game), out, progress=False)
     assert main(["negatives", str(out), "cat", "car", "--top", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -219,4 +223,6 @@ def test_negatives_shows_the_generator_beside_the_discriminator_and_hardness_is_
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     hardness = [r["hardness"] for r in records if r["kind"] == "eval"][-1]
     assert {"noise_loss", "gen_loss", "loss_ratio", "gen_top_k", "gen_entropy", "gen_overlap"} <= set(hardness)
+    if pool:
+        assert 1.5 - 1e-3 <= hardness["gen_entropy"] <= np.log(8) + 1e-5, hardness
     assert main(["negatives", str(out), "zebra"]) == 1

@@ -18,16 +18,22 @@ PEAKED = {"query": jnp.zeros((2, 2)), "cand": jnp.zeros((4, 2)), "bias": jnp.arr
 
 
 def table_logits(gen_params):
-    return lambda queries: generator.logits(gen_params, queries)
+    """An exact generator's softmax over every word, as word_hardness takes it: (queries, key) -> (logits, None)."""
+    return lambda queries, key: (generator.logits(gen_params, queries), None)
 
 
 def softplus(x):
     return math.log1p(math.exp(x))
 
 
-def test_word_hardness_by_hand():
+# The same generator over three candidate draws, ids [3, 1, 1], its mass on the column that stands for word 3.
+PEAKED_POOL = (jnp.array([[50.0, 0.0, 0.0], [50.0, 0.0, 0.0]]), jnp.array([3, 1, 1]))
+
+
+@pytest.mark.parametrize("gen_of", [table_logits(PEAKED), lambda queries, key: PEAKED_POOL], ids=["exact", "pool"])
+def test_word_hardness_by_hand(gen_of):
     one_hot = noise.from_probs(np.array([0.0, 1.0, 0.0, 0.0]))  # every noise draw is word 1
-    got = hardness.word_hardness(PARAMS, table_logits(PEAKED), one_hot, np.array([0, 1]), jax.random.key(0), draws=3,
+    got = hardness.word_hardness(PARAMS, gen_of, one_hot, np.array([0, 1]), jax.random.key(0), draws=3,
                                  top_k=1, top_gen=2)
     noise_loss = (softplus(1.0) + softplus(0.0)) / 2
     gen_loss = (softplus(-1.0) + softplus(3.0)) / 2
@@ -54,8 +60,8 @@ def test_a_conditional_generator_has_no_overlap_and_noise_only_runs_report_the_n
 def test_a_generator_reading_the_discriminator_at_a_low_temperature_picks_its_top_score():
     tied = generator.Tied()
     cold = generator.tied_init(jnp.zeros(4), temperature=0.01)  # β = 100: all the mass on D's best candidate
-    got = hardness.word_hardness(PARAMS, lambda q: tied.full_logits(cold, PARAMS, q, word.Pairs()), noise.uniform(4),
-                                 np.array([0, 1]), jax.random.key(2), draws=4, top_k=1, top_gen=1)
+    got = hardness.word_hardness(PARAMS, lambda q, key: (tied.full_logits(cold, PARAMS, q, word.Pairs()), None),
+                                 noise.uniform(4), np.array([0, 1]), jax.random.key(2), draws=4, top_k=1, top_gen=1)
     assert got["gen_top_k"] == 1.0 and got["gen_loss"] == pytest.approx(softplus(3.0), rel=1e-5)
     assert got["gen_overlap"] == 0.0  # word 0 for query 0, word 3 for query 1
 

@@ -635,8 +635,8 @@ def test_tied_generator_is_harder_than_the_noise_from_the_start():
     params = {"in": jax.random.normal(k_in, (VOCAB, DIM)), "out": jax.random.normal(k_out, (VOCAB, DIM))}
     part = generator.Tied()
     cold = generator.tied_init(jnp.array(UNIGRAM.log_probs), temperature=0.5)
-    got = hardness.word_hardness(params, lambda q: part.full_logits(cold, params, q, word.Pairs()), UNIGRAM,
-                                 np.arange(VOCAB), jax.random.key(0), draws=200, top_k=1)
+    got = hardness.word_hardness(params, lambda q, key: (part.full_logits(cold, params, q, word.Pairs()), None),
+                                 UNIGRAM, np.arange(VOCAB), jax.random.key(0), draws=200, top_k=1)
     assert got["loss_ratio"] > 1.2 and got["gen_top_k"] > got["noise_top_k"], got
 
 
