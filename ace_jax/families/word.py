@@ -35,7 +35,8 @@ class GameConfig:
       their entropy, and so the entropy target, is over the candidates (at most log candidates).
     gen_tables: own: the generator scores with its own tables, a_x · b_y + c_y (the paper's form); discriminator:
       with the discriminator's current rows, detached, β u_x · v_y + c_y, learning only β (from 1 /
-      gen_temperature, capped per query to keep its entropy at gen_min_entropy nats) and the bias c
+      gen_temperature, capped per query to keep its entropy at gen_min_entropy nats; with pool or kbgan over the
+      draws, so a floor at or above log candidates holds β at 0 and leaves a learned bias alone) and the bias c
       (generator.Tied).
     shared_negatives: batches hold windows in word2vec's orientation (the Windows family): one set of K
       negatives per centre, shared by its window's contexts (Ji et al. 2016, "Parallelizing Word2Vec in
