@@ -61,8 +61,8 @@ def add_train_parser(commands) -> None:
     p.add_argument("--method", default=None, choices=list(methods.WORD), metavar="METHOD",
                    help="a named method: " + ", ".join(methods.WORD) + f". Default: {methods.DEFAULT_WORD} (negatives "
                         "shared by a window, one reach per step, row clip 50: faster than gensim at its ρ); ns "
-                        "(word2vec's per-pair form) where --sampler, --model, --shared-negatives, --reach or "
-                        "--known-positives is given")
+                        "(word2vec's per-pair form) where --sampler, --model, --shared-negatives or --reach is "
+                        "given")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint, with its settings (a flag that differs is an "
                         "error); on a finished run, print its scores")
@@ -95,7 +95,8 @@ def add_train_parser(commands) -> None:
                         "that repeats one word hundreds of times from overshooting")
     p.add_argument("--known-positives", type=int, default=0, metavar="K",
                    help="treat each word's K most frequent corpus partners with PMI >= 1 (and >= 5 pairs) as false "
-                        "negatives of it, wherever drawn (0: off; skip-gram pairs only)")
+                        "negatives of it, wherever drawn (0: off); with shared negatives or CBOW, the known "
+                        "partners of any of a window's contexts")
     p.add_argument("--reach", default="centre", choices=["centre", "step"],
                    help="window sizes b ~ U{1..window}: drawn per centre word (word2vec) or once per step, so that "
                         "no step computes empty context slots (faster, most with --shared-negatives)")
@@ -182,7 +183,7 @@ def word_config_of(args, parser):
     given = explicit_dests(parser, args.argv)
     dests = {a.dest for a in parser._actions if a.option_strings} - {"help"}
     if args.method is None:  # the measured-best form, unless a flag asks for another layout or sampler
-        layout_flags = {"sampler", "model", "shared_negatives", "reach", "known_positives"}
+        layout_flags = {"sampler", "model", "shared_negatives", "reach"}
         args.method = "ns" if given & layout_flags or args.resume else methods.DEFAULT_WORD
     method = methods.lookup(methods.WORD, args.method)
     # A setting --method made, and no flag, is named --method in messages.

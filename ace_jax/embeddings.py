@@ -83,8 +83,6 @@ class WordConfig:
             (self.row_clip >= 0, "row_clip", self.row_clip, "{name} must be at least 0 (0: off), not {value}"),
             (self.known_positives >= 0, "known_positives", self.known_positives,
              "{name} must be at least 0 (0: off), not {value}"),
-            (not (self.known_positives and self.layout != "skipgram"), "known_positives", self.known_positives,
-             "{name} needs skip-gram pairs (not CBOW or shared negatives)"),
             (not (self.known_positives and self.game.sampler in ("softmax", "hs")), "known_positives",
              self.known_positives, "{name} needs a sampled loss, not " + self.game.sampler),
             (self.reach in ("centre", "step"), "reach", self.reach, "{name} must be centre or step, not {value!r}"),
@@ -233,8 +231,8 @@ def play_step(state, stream, noise, huffman, known, *, window: int, fixed_reach:
               total_steps: int, mesh: jax.sharding.Mesh, game_step):
     batch = windows.make_batch(stream, state.step, chunk=config.chunk, window=window, layout=config.layout,
                                fixed_reach=fixed_reach)
-    if known is not None:  # skip-gram pairs: the queries are the centres
-        batch = batch.replace(known=known[jnp.maximum(batch.queries, 0)])
+    if known is not None:
+        batch = batch.replace(known=word.known_of(known, batch.queries))
     if mesh.size > 1:  # the step's centres split over the "data" devices
         batch = jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, P("data")))
     progress = state.step / total_steps
@@ -415,7 +413,7 @@ def generator_draws_of(config: WordConfig, state: game.GameState, noise: noise_l
 
     def draws_of(queries, key):
         no_pairs = jnp.full((queries.shape[0], 1), -1, jnp.int32)
-        batch = word.Batch(queries, no_pairs, no_pairs >= 0, None if known is None else known[queries])
+        batch = word.Batch(queries, no_pairs, no_pairs >= 0, None if known is None else word.known_of(known, queries))
         proposal = parts.generator.propose(state.gen_params, batch, noise, key, family=word.Pairs(), game=parts,
                                            sparse=False, disc=state.params)
         return proposal.logits, proposal.draws

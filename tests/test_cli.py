@@ -80,7 +80,7 @@ def test_cli_train_separates_planted_synonyms(tmp_path, sampler, model):
 
 @pytest.mark.parametrize("flags, shared, reach, clip", [
     ((), True, "step", 50.0), (("--sampler", "ns"), False, "centre", 0.0), (("--method", "ns"), False, "centre", 0.0),
-    (("--row-clip", "0"), True, "step", 0.0), (("--known-positives", "3"), False, "centre", 0.0)])
+    (("--row-clip", "0"), True, "step", 0.0), (("--known-positives", "3"), True, "step", 50.0)])
 def test_the_default_is_the_measured_best_and_a_sampler_flag_gives_word2vecs_form(tmp_path, flags, shared, reach,
                                                                                   clip):
     corpus = write_planted_corpus(tmp_path / "corpus.txt")
@@ -184,7 +184,7 @@ def test_bad_inputs_give_one_line_and_no_run_folder(tmp_path, capsys, monkeypatc
         ["eval", str(tmp_path / "missing.bin")],
         ["neighbors", str(vectors), "zebra"],
         ["train", "--corpus", str(rare), "--out", "out", "--min-count", "1", "--known-positives", "3",
-         "--shared-negatives"],
+         "--sampler", "hs"],
     ]
     for args in cases:
         assert "error" in one_line_error(args, tmp_path, capsys, monkeypatch), args

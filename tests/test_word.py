@@ -404,6 +404,24 @@ def test_shared_negatives_step_is_word2vec_when_every_draw_is_the_same(negative)
     np.testing.assert_allclose(new_state.params["out"], expected["out"], rtol=1e-5, atol=1e-6)
 
 
+def test_a_windows_known_positives_are_its_contexts_and_drop_its_shared_negatives():
+    """A negative known to one context of a window is false for the whole window (it stands in for the centre beside
+    every context): the update of those pairs one by one with it known to each, and not the update without it."""
+    table = jnp.full((VOCAB, 1), -1, jnp.int32).at[3, 0].set(5)  # word 5 is a known positive of context 3 only
+    windows_batch = WINDOW_BATCH.replace(known=word.known_of(table, WINDOW_BATCH.queries))
+    np.testing.assert_array_equal(windows_batch.known, [[-1, 5], [-1, -1]])  # window 1's −1 pad knows nothing
+    per_pair = word.GameConfig(sampler="ns", negatives=NUM_NEG, false_negatives="pair")
+    params, results = random_params(), []
+    for config, batch, layout in ((SHARED_NS, windows_batch, "windows"), (SHARED_NS, WINDOW_BATCH, "windows"),
+                                  (per_pair, WINDOW_PAIRS.replace(known=jnp.array([[5], [5], [-1]])), "pairs")):
+        state, metrics = jitted_step(config, layout)(make_state(config, params), batch, one_hot_noise(5))
+        results.append((snapshot(state.params), float(metrics["false_negative_rate"])))
+    assert [rate for _, rate in results] == pytest.approx([2 / 3, 0.0, 2 / 3])
+    for a, b in zip(jax.tree_util.tree_leaves(results[0][0]), jax.tree_util.tree_leaves(results[2][0])):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(results[0][0]["in"], results[1][0]["in"])
+
+
 @pytest.mark.parametrize("sampler", ["nce", "self-adv", "ace"])
 def test_shared_negatives_match_per_pair_negatives_under_one_hot_noise(sampler):
     """The other samplers too (ace with λ = 1, so every negative is noise): windows = the same pairs one by one."""

@@ -113,8 +113,9 @@ class Batch(flax.struct.PyTreeNode):
     queries: [B] int32 (skip-gram) or [B, M] int32 with −1 padding (CBOW's context bag, or a window's contexts).
     positives: [B, J] int32, the observed y+ of each query (−1 or anything where mask is false).
     mask: [B, J] bool, which (query, positive) pairs are real ([B, M] for windows: which contexts are real).
-    known: [B, k] int32 or None: ids the corpus pairs with each skip-gram query (cooccurrence.known_positives,
-      −1 padding), false negatives of that query wherever they are drawn.
+    known: [B, k] int32 or None: ids the corpus pairs with each query row (cooccurrence.known_positives, −1
+      padding), false negatives of that row wherever they are drawn: a centre's own, or for a window or a bag the
+      union of its contexts' (`known_of`).
     """
 
     queries: jax.Array
@@ -159,9 +160,7 @@ class Pairs:
         else:
             false = ((negatives[..., None] == batch.positives[:, None, None, :])
                      & batch.mask[:, None, None, :]).any(-1)
-        if batch.known is not None:  # −1 padding never equals a drawn id
-            false = false | (negatives[..., None] == batch.known[:, None, None, :]).any(-1)
-        return false
+        return false | known_false(batch, negatives)
 
     def generator_queries(self, batch: Batch) -> jax.Array:
         return batch.queries
@@ -174,7 +173,8 @@ class Pairs:
 class Windows(Pairs):
     """word2vec's orientation with shared negatives: queries [B, M] a centre's contexts (−1 padded), positives
     [B, 1] the centre, mask [B, M] the real contexts. Each context is its own query against the centre and the
-    K negatives drawn once for its window: logits [B, M, 1 + K]. A negative is false when it is the centre.
+    K negatives drawn once for its window: logits [B, M, 1 + K]. A negative is false when it is the centre, or a
+    known positive of any of the window's contexts (it stands in for the centre beside every one of them).
     The generator conditions on the mean of the window's rows (as CBOW's)."""
 
     def layout(self, batch: Batch) -> game.Layout:
@@ -187,7 +187,21 @@ class Windows(Pairs):
         return skipgram.score_members(rows["in"], rows["out"])  # [B, M, 1 + K]
 
     def is_false(self, batch: Batch, negatives: jax.Array) -> jax.Array:
-        return negatives == batch.positives[..., None]
+        return (negatives == batch.positives[..., None]) | known_false(batch, negatives)
+
+
+def known_of(table: jax.Array, queries: jax.Array) -> jax.Array:
+    """Batch.known for queries [B] (a centre's known positives, table [V, k]) or [B, M] (a window's or a bag's:
+    the union of its real contexts', [B, M·k]); −1 where a query is padding."""
+    rows = jnp.where((queries >= 0)[..., None], table[jnp.maximum(queries, 0)], -1)
+    return rows.reshape(queries.shape[0], -1)
+
+
+def known_false(batch: Batch, negatives: jax.Array) -> jax.Array:
+    """[B, S, K]: which negatives are known positives of their row (all false without Batch.known)."""
+    if batch.known is None:
+        return jnp.zeros(negatives.shape, bool)
+    return (negatives[..., None] == batch.known[:, None, None, :]).any(-1)  # −1 padding never equals a drawn id
 
 
 def game_parts(config: GameConfig) -> game.Game:
