@@ -172,6 +172,42 @@ _ALL = [
         description="SICK (Marelli et al. 2014), 9,840 sentence pairs, relatedness 1-5; header, 12 "
         "tab-separated columns, CRLF; SemEval_set splits TRAIN 4,439, TRIAL 495, TEST 4,906",
     ),
+    Dataset(
+        name="fb15k-237",
+        relpath="kg/FB15k-237.tar.gz",
+        url=None,  # staged from github.com/TimDettmers/ConvE; no download address we could check
+        sha256="311df7930f842a02979eaa7a802484a6afe62303c07f915f1e6edbc30cbe05e8",
+        license="no license file; triples from Freebase (CC BY 2.5)",
+        description="FB15k-237 (Toutanova & Chen 2015), the ConvE release: train/valid/test.txt, 272,115 / "
+        "17,535 / 20,466 triples of /m/mid<TAB>/relation/path<TAB>/m/mid, CRLF",
+    ),
+    Dataset(
+        name="wn18rr",
+        relpath="kg/WN18RR.tar.gz",
+        url=None,  # staged from github.com/TimDettmers/ConvE
+        sha256="1eb9152f804c140d163462c0d49f65e5a0b30ab5fbb375c5e3353c11a6249060",
+        license="WordNet 3.0 license",
+        description="WN18RR (Dettmers et al. 2018): train/valid/test.txt, 86,835 / 3,034 / 3,134 triples of "
+        "synset_offset<TAB>_relation<TAB>synset_offset, 11 relations",
+    ),
+    Dataset(
+        name="wn18",
+        relpath="kg/WN18",
+        url=None,
+        sha256=None,
+        license="WordNet 3.0 license (Wordnet3.0-LICENSE.txt beside the files)",
+        description="WN18 (Bordes et al. 2013) in OpenKE's integer files (github.com/thunlp/OpenKE, "
+        "benchmarks/WN18): {train,valid,test}2id.txt of `head tail relation` ids (141,442 / 5,000 / 5,000), "
+        "entity2id.txt (40,943), relation2id.txt (18); checksummed file by file as wn18-*",
+    ),
+    *(Dataset(name=f"wn18-{stem}", relpath=f"kg/WN18/{stem}.txt", url=None, sha256=digest,
+              license="WordNet 3.0 license", description=f"WN18's {stem}.txt (see wn18)")
+      for stem, digest in (
+          ("train2id", "1bcaff005ba0a5cdd9f9f9982812ac9a0750a84989b4335a50e4c93e13d158c0"),
+          ("valid2id", "86cf1437161c5982b9a9ef26d5f8400161a700aa4b3350a6c347d508369a9cc6"),
+          ("test2id", "ab06e417090ba904b98796d72fa72c3a5d00241639a849859b2b458074e16ba6"),
+          ("entity2id", "a0e127ef59529a4662dbf5f12b1278efbcab9d4636eb80e5828a75311ebbb427"),
+          ("relation2id", "b0f326f55f4c4ca403e97e97c495e93627bea3fb8f08b9592afd31ef5bcf9752"))),
 ]
 
 DATASETS: dict[str, Dataset] = {dataset.name: dataset for dataset in _ALL}
