@@ -1,0 +1,131 @@
+"""Knowledge-graph scorers: s(h, r, t), higher for a truer triple, on one signature for every model.
+
+A model's tables are named by what indexes them: "entity…" tables have a row per entity, "relation…" tables a
+row per relation. `score` takes the rows of the head, the relation and the tail as dicts of [..., d] arrays that
+broadcast against each other, so one function scores a batch of gathered rows in training and a query against
+every entity in evaluation.
+
+- TransE (Bordes et al. 2013): −‖h + r − t‖_p.
+- TransD (Ji et al. 2015), with equal entity and relation dimensions: h⊥ = h + (h_p · h) r_p, likewise t⊥;
+  −‖h⊥ + r − t⊥‖_p.
+- DistMult (Yang et al. 2015): Σ h ∘ r ∘ t.
+- ComplEx (Trouillon et al. 2016): Re Σ h ∘ r ∘ conj(t), real and imaginary parts in their own tables.
+- RotatE (Sun et al. 2019): −Σ_k |h_k e^{iθ_k} − t_k|, the modulus of each complex coordinate summed; its margin
+  γ belongs to the loss.
+"""
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+
+from ace_jax.errors import check, one_of
+
+MODELS = ("transe", "transd", "distmult", "complex", "rotate")
+TABLES = {
+    "transe": ("entity", "relation"),
+    "transd": ("entity", "entity_proj", "relation", "relation_proj"),
+    "distmult": ("entity", "relation"),
+    "complex": ("entity", "entity_im", "relation", "relation_im"),
+    "rotate": ("entity", "entity_im", "relation_phase"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class KgScorer:
+    """model: one of MODELS; norm: the distance's p (1 or 2) for TransE and TransD."""
+
+    model: str = "transe"
+    norm: int = 1
+
+    def __post_init__(self):
+        check([(self.model in MODELS, "model", self.model, one_of(MODELS)),
+               (self.norm in (1, 2), "norm", self.norm, "{name} must be 1 or 2, not {value}")])
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return TABLES[self.model]
+
+    @property
+    def unit_entities(self) -> bool:
+        """TransE's and TransD's constraint, as their papers keep it: entity rows of norm at most 1."""
+        return self.model in ("transe", "transd")
+
+    def init(self, key: jax.Array, num_entities: int, num_relations: int, dim: int) -> dict:
+        """TransE's uniform ±6/√d (relations then normalised, as its paper does), TransD's projections small;
+        Glorot-scale normals for DistMult and ComplEx; RotatE's entities uniform ±(γ + 2)/d with γ = 9 (its
+        paper's scale) and phases uniform on [−π, π)."""
+        keys = dict(zip(self.tables, jax.random.split(key, len(self.tables))))
+        rows = {name: num_entities if name.startswith("entity") else num_relations for name in self.tables}
+        if self.model in ("transe", "transd"):
+            bound = 6 / math.sqrt(dim)
+            params = {name: jax.random.uniform(keys[name], (rows[name], dim), minval=-bound, maxval=bound)
+                      for name in self.tables}
+            params["relation"] = normalise(params["relation"])
+            for name in ("entity_proj", "relation_proj"):
+                if name in params:
+                    params[name] = 0.1 * normalise(params[name])
+            return params
+        if self.model == "rotate":
+            bound = 11.0 / dim
+            return {"entity": jax.random.uniform(keys["entity"], (num_entities, dim), minval=-bound, maxval=bound),
+                    "entity_im": jax.random.uniform(keys["entity_im"], (num_entities, dim), minval=-bound,
+                                                    maxval=bound),
+                    "relation_phase": jax.random.uniform(keys["relation_phase"], (num_relations, dim),
+                                                         minval=-math.pi, maxval=math.pi)}
+        return {name: jax.random.normal(keys[name], (rows[name], dim)) * math.sqrt(2.0 / (rows[name] + dim))
+                for name in self.tables}
+
+    def entity_rows(self, params: dict, ids: jax.Array) -> dict:
+        return {name: params[name][ids] for name in self.tables if name.startswith("entity")}
+
+    def relation_rows(self, params: dict, ids: jax.Array) -> dict:
+        return {name: params[name][ids] for name in self.tables if name.startswith("relation")}
+
+    def score(self, h: dict, r: dict, t: dict) -> jax.Array:
+        """Rows [..., d] that broadcast -> scores [...]."""
+        if self.model == "transe":
+            return -distance(h["entity"] + r["relation"] - t["entity"], self.norm)
+        if self.model == "transd":
+            head = h["entity"] + (h["entity_proj"] * h["entity"]).sum(-1, keepdims=True) * r["relation_proj"]
+            tail = t["entity"] + (t["entity_proj"] * t["entity"]).sum(-1, keepdims=True) * r["relation_proj"]
+            return -distance(head + r["relation"] - tail, self.norm)
+        if self.model == "distmult":
+            return (h["entity"] * r["relation"] * t["entity"]).sum(-1)
+        if self.model == "complex":
+            hr, hi, rr, ri, tr, ti = (h["entity"], h["entity_im"], r["relation"], r["relation_im"], t["entity"],
+                                      t["entity_im"])
+            return (hr * rr * tr + hi * rr * ti + hr * ri * ti - hi * ri * tr).sum(-1)
+        cos, sin = jnp.cos(r["relation_phase"]), jnp.sin(r["relation_phase"])
+        re = h["entity"] * cos - h["entity_im"] * sin - t["entity"]
+        im = h["entity"] * sin + h["entity_im"] * cos - t["entity_im"]
+        return -jnp.sqrt(re * re + im * im + 1e-12).sum(-1)  # the ε keeps the gradient finite at 0
+
+    def score_all(self, params: dict, given: jax.Array, relations: jax.Array, side: str) -> jax.Array:
+        """[b] given entities and relations -> [b, E]: every entity as the tail (side "tail", given heads) or
+        the head (side "head", given tails). evaluate.ranking's ScoreFn, with this scorer bound."""
+        known = {k: v[:, None, :] for k, v in self.entity_rows(params, given).items()}  # [b, 1, d]
+        rel = {k: v[:, None, :] for k, v in self.relation_rows(params, relations).items()}
+        every = {name: params[name][None] for name in self.tables if name.startswith("entity")}  # [1, E, d]
+        return self.score(known, rel, every) if side == "tail" else self.score(every, rel, known)
+
+    def constrain(self, params: dict) -> dict:
+        """The entity rows back to norm at most 1 (TransE, TransD); the other models are unconstrained."""
+        if not self.unit_entities:
+            return params
+        return {**params, "entity": clip_norm(params["entity"])}
+
+
+def distance(x: jax.Array, norm: int) -> jax.Array:
+    if norm == 1:
+        return jnp.abs(x).sum(-1)
+    return jnp.sqrt((x * x).sum(-1) + 1e-12)
+
+
+def normalise(x: jax.Array) -> jax.Array:
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def clip_norm(x: jax.Array) -> jax.Array:
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1.0)
