@@ -1,0 +1,133 @@
+"""Knowledge-graph embeddings in the ACE game: each training triple's head or tail corrupted K times, scored by a
+scorers.kg model, the corruptions that are themselves training triples left out as false negatives.
+
+The side to corrupt is drawn per triple when its batch is made: half and half, or Bernoulli by relation (Wang
+et al. 2014: the head with probability tph / (tph + hpt), so a one-to-many relation's head is corrupted more
+often than its many tails). The negatives are entity ids for that side, from the game's noise (uniform over
+entities) and any generator."""
+
+import dataclasses
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ace_jax import game
+from ace_jax.scorers.kg import KgScorer
+
+
+class KnownTriples(flax.struct.PyTreeNode):
+    """The training triples sorted by (head · R + relation, tail), for an exact membership test inside a step
+    (a binary search of a fixed number of rounds; the key pairs fit in int32 where E · R < 2³¹)."""
+
+    key: jax.Array  # [N] int32: head · R + relation
+    tail: jax.Array  # [N] int32
+    num_relations: int = flax.struct.field(pytree_node=False)
+
+    @classmethod
+    def build(cls, triples: np.ndarray, num_entities: int, num_relations: int) -> "KnownTriples":
+        if num_entities * num_relations >= 2**31:
+            raise ValueError(f"{num_entities} entities × {num_relations} relations do not fit the int32 key")
+        triples = np.unique(np.asarray(triples, np.int64).reshape(-1, 3), axis=0)
+        key = triples[:, 0] * num_relations + triples[:, 1]
+        order = np.lexsort((triples[:, 2], key))
+        return cls(jnp.asarray(key[order], jnp.int32), jnp.asarray(triples[order, 2], jnp.int32), num_relations)
+
+    def contains(self, heads: jax.Array, relations: jax.Array, tails: jax.Array) -> jax.Array:
+        """Which (head, relation, tail), any broadcastable shapes, are known."""
+        key = heads * self.num_relations + relations
+        key, tail = jnp.broadcast_arrays(key, tails)
+        n = self.key.shape[0]
+        lo, hi = jnp.zeros(key.shape, jnp.int32), jnp.full(key.shape, n, jnp.int32)
+        for _ in range(max(n, 1).bit_length()):  # lower bound of (key, tail): ceil(log2(n + 1)) rounds
+            mid = jnp.minimum((lo + hi) // 2, n - 1)
+            below = (self.key[mid] < key) | ((self.key[mid] == key) & (self.tail[mid] < tail))
+            open_ = lo < hi
+            lo = jnp.where(open_ & below, mid + 1, lo)
+            hi = jnp.where(open_ & ~below, mid, hi)
+        at = jnp.minimum(lo, n - 1)
+        return (lo < n) & (self.key[at] == key) & (self.tail[at] == tail)
+
+
+class TripleBatch(flax.struct.PyTreeNode):
+    """B training triples and the side of each to corrupt.
+
+    heads, relations, tails: [B] int32. corrupt_head: [B] bool (False: the tail). mask: [B] bool, the real
+    triples (a last batch is padded). known: the training triples, for the false-negative rule.
+    """
+
+    heads: jax.Array
+    relations: jax.Array
+    tails: jax.Array
+    corrupt_head: jax.Array
+    mask: jax.Array
+    known: KnownTriples
+
+
+def bernoulli_head_probs(train: np.ndarray, num_relations: int) -> np.ndarray:
+    """[R] float32: tph / (tph + hpt) of each relation, the mean tails per head and heads per tail in its
+    training triples; 0.5 for a relation with no training triple."""
+    train = np.unique(np.asarray(train).reshape(-1, 3), axis=0)
+    probs = np.full(num_relations, 0.5, np.float32)
+    for r in range(num_relations):
+        rows = train[train[:, 1] == r]
+        if len(rows):
+            tph = len(rows) / len(np.unique(rows[:, 0]))
+            hpt = len(rows) / len(np.unique(rows[:, 2]))
+            probs[r] = tph / (tph + hpt)
+    return probs
+
+
+def make_batch(triples: jax.Array, head_probs: jax.Array, known: KnownTriples, key: jax.Array, mask=None
+               ) -> TripleBatch:
+    """A batch of [B, 3] (head, relation, tail) triples, each to be corrupted at its head with probability
+    head_probs[relation] (all 0.5: uniform sides; `bernoulli_head_probs`: Wang et al.'s)."""
+    triples = jnp.asarray(triples, jnp.int32)
+    heads, relations, tails = triples[:, 0], triples[:, 1], triples[:, 2]
+    corrupt_head = jax.random.uniform(key, heads.shape) < head_probs[relations]
+    mask = jnp.ones(heads.shape, bool) if mask is None else mask
+    return TripleBatch(heads, relations, tails, corrupt_head, mask, known)
+
+
+@dataclasses.dataclass(frozen=True)
+class Triples:
+    """The family: a positive triple against its K corruptions, logits [B, 1, 1 + K] = scorer's score + gamma
+    (RotatE's margin inside the logistic loss: σ(γ − d); 0 for the margin ranking loss, whose margin is the
+    loss's own). A corruption is false when it is a training triple (the discriminator leaves it out, a
+    generator gets the penalty); one equal to the positive itself is such a triple."""
+
+    scorer: KgScorer = KgScorer()
+    gamma: float = 0.0
+
+    def init(self, key: jax.Array, num_entities: int, num_relations: int, dim: int) -> dict:
+        return self.scorer.init(key, num_entities, num_relations, dim)
+
+    def layout(self, batch: TripleBatch) -> game.Layout:
+        return game.Layout(pairs=batch.mask[:, None], slots=batch.mask[:, None])
+
+    def candidates(self, batch: TripleBatch, negatives: jax.Array) -> jax.Array:
+        """[B, 1, 1 + K]: the corrupted side's true entity, then the negatives."""
+        true = jnp.where(batch.corrupt_head, batch.heads, batch.tails)
+        return jnp.concatenate([true[:, None, None], negatives], axis=-1)
+
+    def rows(self, batch: TripleBatch, negatives: jax.Array) -> dict:
+        kept = jnp.where(batch.corrupt_head, batch.tails, batch.heads)
+        entities = jnp.concatenate([kept[:, None], self.candidates(batch, negatives)[:, 0]], axis=-1)  # [B, 2 + K]
+        return {name: entities if name.startswith("entity") else batch.relations for name in self.scorer.tables}
+
+    def score(self, rows: dict, batch: TripleBatch, negatives: jax.Array) -> jax.Array:
+        entity = {name: rows[name] for name in rows if name.startswith("entity")}  # [B, 2 + K, d]
+        kept = {name: value[:, :1] for name, value in entity.items()}  # [B, 1, d]
+        cands = {name: value[:, 1:] for name, value in entity.items()}  # [B, 1 + K, d]
+        relation = {name: rows[name][:, None] for name in rows if name.startswith("relation")}
+        side = batch.corrupt_head[:, None, None]
+        heads = {name: jnp.where(side, cands[name], kept[name]) for name in entity}
+        tails = {name: jnp.where(side, kept[name], cands[name]) for name in entity}
+        return (self.scorer.score(heads, relation, tails) + self.gamma)[:, None, :]  # [B, 1, 1 + K]
+
+    def is_false(self, batch: TripleBatch, negatives: jax.Array) -> jax.Array:
+        side = batch.corrupt_head[:, None, None]
+        heads = jnp.where(side, negatives, batch.heads[:, None, None])
+        tails = jnp.where(side, batch.tails[:, None, None], negatives)
+        return batch.known.contains(heads, batch.relations[:, None, None], tails)  # [B, 1, K]
