@@ -453,6 +453,131 @@ def run_s2net_similar(args, parser) -> int:
 
 # ----------------------------------------------------------------------------------------- main
 
+# -------------------------------------------------------------------------------------------- kg
+
+KG_TRAIN_FIELDS = ("data", "model", "norm", "dim", "sampler", "sides", "negatives", "loss", "margin", "gamma",
+                   "self_adv_temperature", "regulariser", "reg_weight", "optimizer", "lr", "batch", "epochs",
+                   "eval_every", "patience", "eval_batch", "seed", "log_every")
+
+
+def add_kg_parser(commands) -> None:
+    from ace_jax import kg_config
+
+    defaults = kg_config.KgRunConfig()
+    k = commands.add_parser("kg", help="knowledge-graph embeddings: train, evaluate, predict")
+    sub = k.add_subparsers(dest="kg_command", required=True, parser_class=Parser)
+    t = sub.add_parser("train", help="train a knowledge-graph model with a negative sampler")
+    t.add_argument("--data", default=defaults.data, help="fb15k-237, wn18rr, wn18, or a folder of train.txt, "
+                   "valid.txt and test.txt (head<TAB>relation<TAB>tail) or of OpenKE's *2id.txt files")
+    t.add_argument("--out", required=True, help="run folder to create (or continue with --resume)")
+    t.add_argument("--model", default=defaults.model, choices=list(kg_config.MODELS))
+    t.add_argument("--norm", type=int, default=defaults.norm, help="TransE's and TransD's distance: 1 or 2")
+    t.add_argument("--dim", type=int, default=defaults.dim, help="embedding dimension")
+    t.add_argument("--sampler", default=defaults.sampler, choices=list(kg_config.SAMPLERS),
+                   help="uniform corruption; bernoulli (uniform entities, sides by relation, Wang et al. 2014); "
+                        "self-adv (uniform, weighted by K·softmax(α s), Sun et al. 2019)")
+    t.add_argument("--sides", default=defaults.sides, choices=["uniform", "bernoulli"],
+                   help="which side of a triple to corrupt (bernoulli is implied by --sampler bernoulli)")
+    t.add_argument("--negatives", type=int, default=defaults.negatives, help="corruptions per training triple")
+    t.add_argument("--loss", default=defaults.loss, choices=list(kg_config.LOSSES),
+                   help="margin ranking, or RotatE's logistic loss with --gamma")
+    t.add_argument("--margin", type=float, default=defaults.margin, help="the margin loss's margin")
+    t.add_argument("--gamma", type=float, default=defaults.gamma,
+                   help="the logistic loss: γ added to every score (RotatE's margin; 0 suits DistMult and ComplEx)")
+    t.add_argument("--self-adv-temperature", type=float, default=defaults.self_adv_temperature, help="α")
+    t.add_argument("--regulariser", default=defaults.regulariser, choices=list(kg_config.REGULARISERS),
+                   help="L2 or N3 of the rows a step reads")
+    t.add_argument("--reg-weight", type=float, default=defaults.reg_weight, help="its weight")
+    t.add_argument("--optimizer", default=defaults.optimizer, choices=list(kg_config.OPTIMIZERS),
+                   help="row-sparse: only the rows a step reads move")
+    t.add_argument("--lr", type=float, default=defaults.lr, help="learning rate")
+    t.add_argument("--batch", type=int, default=defaults.batch, help="training triples per step")
+    t.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the training triples (raise it "
+                   "with --resume to train longer)")
+    t.add_argument("--eval-every", type=int, default=defaults.eval_every, help="epochs between valid rankings")
+    t.add_argument("--patience", type=int, default=defaults.patience,
+                   help="stop after this many valid rankings without a better MRR (0: never)")
+    t.add_argument("--eval-batch", type=int, default=defaults.eval_batch, help="queries ranked at once")
+    t.add_argument("--seed", type=int, default=defaults.seed)
+    t.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between records and progress")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run in --out with its settings (a flag that differs is an error, but "
+                        "--epochs, which may grow); on a finished run, print its scores")
+    t.add_argument("--quiet", action="store_true", help="no progress line")
+    e = sub.add_parser("eval", help="filtered link prediction of a trained run")
+    e.add_argument("run", help="a folder written by kg train")
+    e.add_argument("--split", default="test", choices=["valid", "test"])
+    e.add_argument("--json", action="store_true",
+                   help='JSON: {"mrr", "mr", "hits@1", "hits@3", "hits@10", "triples", "unseen"}')
+    p = sub.add_parser("predict", help="the most likely tails of a head and relation (or heads of a tail)")
+    p.add_argument("run", help="a folder written by kg train")
+    p.add_argument("--relation", required=True, help="a relation's name (relations.tsv)")
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--head", help="an entity's name: rank the tails")
+    given.add_argument("--tail", help="an entity's name: rank the heads")
+    p.add_argument("--top", type=int, default=10, help="how many")
+
+
+def run_kg(args, parser) -> int:
+    return {"train": run_kg_train, "eval": run_kg_eval, "predict": run_kg_predict}[args.kg_command](args, parser)
+
+
+def print_kg_scores(scores: dict) -> None:
+    print("| split | MRR | MR | Hits@1 | Hits@3 | Hits@10 | triples | unseen |")
+    print("|---|---|---|---|---|---|---|---|")
+    for split, s in scores.items():
+        print(f"| {split} | {s['mrr']:.4f} | {s['mr']:.1f} | {s['hits@1']:.4f} | {s['hits@3']:.4f} | "
+              f"{s['hits@10']:.4f} | {s['triples']} | {s['unseen']} |")
+
+
+def run_kg_train(args, parser) -> int:
+    from ace_jax import kg_run, run
+    from ace_jax.kg_config import KgRunConfig
+
+    given = explicit_dests(parser, args.argv)
+    if args.resume:
+        saved = run.load_config(args.out, "kg", KgRunConfig.from_json)
+        config = replace_fields(saved, {name: getattr(args, name) for name in KG_TRAIN_FIELDS if name in given})
+    else:
+        config = KgRunConfig(**{name: getattr(args, name) for name in KG_TRAIN_FIELDS})
+    final = kg_run.train_kg(config, args.out, resume=args.resume, progress=not args.quiet)
+    print_kg_scores({split: final[split] for split in ("valid", "test")})
+    print(f"chosen at epoch {final['best_epoch']:g}; run folder {args.out}: "
+          + ", ".join(config.to_json()["arrays"].values())
+          + ", entities.tsv, relations.tsv, metrics.json, metrics.jsonl, config.json, checkpoint.msgpack")
+    return 0
+
+
+def run_kg_eval(args, parser) -> int:
+    from ace_jax import kg_run
+
+    config = kg_run.load_config(args.run)
+    params = kg_run.load_params(args.run, config)
+    scores = kg_run.link_prediction(kg_run.build(config), params, args.split)
+    if args.json:
+        print_json(scores)
+    else:
+        print_kg_scores({args.split: scores})
+    return 0
+
+
+def run_kg_predict(args, parser) -> int:
+    from ace_jax import kg_run
+
+    config = kg_run.load_config(args.run)
+    params = kg_run.load_params(args.run, config)
+    entities, relations = (kg_run.read_names(Path(args.run) / f"{name}.tsv") for name in ("entities", "relations"))
+    name = args.head if args.head is not None else args.tail
+    for value, names, flag in ((name, entities, "--head" if args.head is not None else "--tail"),
+                               (args.relation, relations, "--relation")):
+        if value not in names:
+            raise AceJaxError(f"{flag}: unknown {'relation' if flag == '--relation' else 'entity'} {value!r}")
+    side = "tail" if args.head is not None else "head"
+    for entity, score in kg_run.predict(config, params, entities, entities[name], relations[args.relation], side,
+                                        args.top):
+        print(f"{score:10.4f}  {entity}")
+    return 0
+
 
 def build_parser() -> Parser:
     from ace_jax.evaluate.similarity import DEFAULT_SETS
@@ -475,13 +600,14 @@ def build_parser() -> Parser:
     g.add_argument("words", nargs="+", help="query words")
     g.add_argument("--top", type=int, default=10, help="how many of each")
     add_s2net_parser(commands)
+    add_kg_parser(commands)
     return parser
 
 
 def subcommand_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
     """The parser of the subcommand that was run (for its flags' names)."""
     chosen = parser
-    for dest in ("command", "s2net_command"):
+    for dest in ("command", "s2net_command", "kg_command"):
         actions = [a for a in chosen._actions if isinstance(a, argparse._SubParsersAction) and a.dest == dest]
         if actions and getattr(args, dest, None):
             chosen = actions[0].choices[getattr(args, dest)]
@@ -495,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv, args.sources = argv, {}
     sub = subcommand_parser(parser, args)
     run = {"train": run_train, "eval": run_eval, "neighbors": run_neighbors, "negatives": run_negatives,
-           "s2net": run_s2net}[args.command]
+           "s2net": run_s2net, "kg": run_kg}[args.command]
     try:
         return run(args, sub)
     except Interrupted as error:

@@ -114,3 +114,17 @@ def test_transe_fits_a_small_graph():
     after = ranking.evaluate(scorer.score_all, state.params, train, index)
     assert after["mrr"] > 0.95 and before["mrr"] < 0.4, (before, after)
     assert float(jnp.linalg.norm(state.params["entity"], axis=-1).max()) <= 1.0 + 1e-5
+
+
+@pytest.mark.parametrize("regulariser", ["l2", "n3"])
+def test_the_regulariser_of_the_rows_read_by_hand(regulariser):
+    # ComplEx, one real triple (and one padded): rows entity [1, 2 + K] with real and imaginary parts.
+    family = kg.Triples(KgScorer("complex"), regulariser=regulariser, reg_weight=0.5)
+    entity = jnp.array([[[3.0], [0.0]], [[9.0], [9.0]]])  # [B = 2, 2, d = 1]
+    entity_im = jnp.array([[[4.0], [1.0]], [[9.0], [9.0]]])
+    relation, relation_im = jnp.array([[1.0], [9.0]]), jnp.array([[0.0], [9.0]])
+    batch = kg.TripleBatch(*(jnp.zeros(2, jnp.int32),) * 3, jnp.zeros(2, bool), jnp.array([True, False]), None)
+    got = family.extra_loss({"entity": entity, "entity_im": entity_im, "relation": relation,
+                             "relation_im": relation_im}, batch)["regulariser"]
+    # Moduli 5, 1 and 1: Σ x² = 25 + 1 + 1, Σ |x|³ = 125 + 1 + 1.
+    assert float(got) == pytest.approx(0.5 * (27.0 if regulariser == "l2" else 127.0), rel=1e-5)

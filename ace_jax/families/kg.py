@@ -94,11 +94,14 @@ def make_batch(triples: jax.Array, head_probs: jax.Array, known: KnownTriples, k
 class Triples:
     """The family: a positive triple against its K corruptions, logits [B, 1, 1 + K] = scorer's score + gamma
     (RotatE's margin inside the logistic loss: σ(γ − d); 0 for the margin ranking loss, whose margin is the
-    loss's own). A corruption is false when it is a training triple (the discriminator leaves it out, a
-    generator gets the penalty); one equal to the positive itself is such a triple."""
+    loss's own). An L2 or N3 regulariser of the rows read joins the discriminator's loss. A corruption is false
+    when it is a training triple (the discriminator leaves it out, a generator gets the penalty); one equal to the
+    positive itself is such a triple."""
 
     scorer: KgScorer = KgScorer()
     gamma: float = 0.0
+    regulariser: str = "none"  # none, l2 (Σ x²) or n3 (Σ |x|³, a complex coordinate's modulus; Lacroix et al.)
+    reg_weight: float = 0.0  # times the regulariser of the rows a step reads, over its real triples
 
     def init(self, key: jax.Array, num_entities: int, num_relations: int, dim: int) -> dict:
         return self.scorer.init(key, num_entities, num_relations, dim)
@@ -131,3 +134,19 @@ class Triples:
         heads = jnp.where(side, negatives, batch.heads[:, None, None])
         tails = jnp.where(side, batch.tails[:, None, None], negatives)
         return batch.known.contains(heads, batch.relations[:, None, None], tails)  # [B, 1, K]
+
+    def extra_loss(self, rows: dict, batch: TripleBatch) -> dict:
+        """{"regulariser": weight × the mean over real triples of Σ x² (l2) or Σ |x|³ (n3) over the rows read,
+        a complex coordinate counted by its modulus; TransD's projections and RotatE's phases are left out."""
+        if self.regulariser == "none" or not self.reg_weight:
+            return {}
+        real = batch.mask.astype(jnp.float32)
+        total = 0.0
+        for name in ("entity", "relation"):
+            if name not in rows:
+                continue
+            squares = rows[name] ** 2 + (rows[f"{name}_im"] ** 2 if f"{name}_im" in rows else 0.0)
+            per_row = squares.sum(-1) if self.regulariser == "l2" else (squares ** 1.5).sum(-1)
+            per_triple = per_row.reshape(real.shape[0], -1).sum(-1)  # entity rows: [B, 2 + K]; relation: [B]
+            total = total + (per_triple * real).sum()
+        return {"regulariser": self.reg_weight * total / jnp.maximum(real.sum(), 1.0)}

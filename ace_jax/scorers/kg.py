@@ -21,16 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from ace_jax.errors import check, one_of
-
-MODELS = ("transe", "transd", "distmult", "complex", "rotate")
-TABLES = {
-    "transe": ("entity", "relation"),
-    "transd": ("entity", "entity_proj", "relation", "relation_proj"),
-    "distmult": ("entity", "relation"),
-    "complex": ("entity", "entity_im", "relation", "relation_im"),
-    "rotate": ("entity", "entity_im", "relation_phase"),
-}
-
+from ace_jax.kg_config import MODELS, TABLES
 
 @dataclasses.dataclass(frozen=True)
 class KgScorer:

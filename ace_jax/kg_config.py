@@ -1,0 +1,88 @@
+"""A knowledge-graph run's settings, without JAX: the command line builds its parser from them."""
+
+import dataclasses
+
+from ace_jax.errors import check, one_of
+
+MODELS = ("transe", "transd", "distmult", "complex", "rotate")
+# Each model's tables (scorers.kg): "entity…" tables have a row per entity, "relation…" tables one per relation.
+TABLES = {
+    "transe": ("entity", "relation"),
+    "transd": ("entity", "entity_proj", "relation", "relation_proj"),
+    "distmult": ("entity", "relation"),
+    "complex": ("entity", "entity_im", "relation", "relation_im"),
+    "rotate": ("entity", "entity_im", "relation_phase"),
+}
+SAMPLERS = ("uniform", "bernoulli", "self-adv")
+LOSSES = ("margin", "logistic")
+REGULARISERS = ("none", "l2", "n3")
+OPTIMIZERS = ("sgd", "adagrad", "adam")  # sparse_optim's row optimisers
+
+
+@dataclasses.dataclass(frozen=True)
+class KgRunConfig:
+    """A knowledge-graph run.
+
+    data: fb15k-237, wn18rr, wn18 or a folder (data.triples.load_kg). Each epoch visits the training triples
+    once in a fresh order, `batch` a step, each against `negatives` corruptions of its head or tail: sides half
+    and half, or Bernoulli by relation (sampler bernoulli, or sides bernoulli with any sampler); self-adv
+    weighs uniform corruptions by K · softmax(α s) (Sun et al. 2019). loss: margin, max(0, margin − s+ + s-)
+    per corruption; or logistic, RotatE's −log σ(γ + s+) − Σ w log σ(−γ − s-), with s the model's score.
+    The valid split is ranked every `eval_every` epochs; after `patience` evaluations without a better valid
+    MRR training stops (0: never), and the outputs are the best evaluation's parameters.
+    """
+
+    data: str = "wn18rr"
+    model: str = "transe"
+    norm: int = 1
+    dim: int = 50
+    sampler: str = "uniform"
+    sides: str = "uniform"
+    negatives: int = 10
+    loss: str = "margin"
+    margin: float = 3.0  # the ACE authors' TransD code
+    gamma: float = 9.0  # the logistic loss only (RotatE's FB15k-237 setting)
+    self_adv_temperature: float = 1.0
+    regulariser: str = "none"
+    reg_weight: float = 0.0
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch: int = 1024
+    epochs: int = 100
+    eval_every: int = 10  # epochs
+    patience: int = 0
+    eval_batch: int = 256
+    seed: int = 0
+    log_every: int = 100
+
+    def __post_init__(self):
+        positive = "{name} must be positive, not {value}"
+        at_least_1 = "{name} must be at least 1, not {value}"
+        check([
+            (self.model in MODELS, "model", self.model, one_of(MODELS)),
+            (self.norm in (1, 2), "norm", self.norm, "{name} must be 1 or 2, not {value}"),
+            (self.sampler in SAMPLERS, "sampler", self.sampler, one_of(SAMPLERS)),
+            (self.sides in ("uniform", "bernoulli"), "sides", self.sides, one_of(("uniform", "bernoulli"))),
+            (self.loss in LOSSES, "loss", self.loss, one_of(LOSSES)),
+            (self.regulariser in REGULARISERS, "regulariser", self.regulariser, one_of(REGULARISERS)),
+            (self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, one_of(OPTIMIZERS)),
+            (self.dim >= 1, "dim", self.dim, at_least_1),
+            (self.negatives >= 1, "negatives", self.negatives, at_least_1),
+            (self.batch >= 1, "batch", self.batch, at_least_1),
+            (self.epochs >= 0, "epochs", self.epochs, "{name} must be at least 0, not {value}"),
+            (self.eval_every >= 1, "eval_every", self.eval_every, at_least_1),
+            (self.patience >= 0, "patience", self.patience, "{name} must be at least 0 (0: never), not {value}"),
+            (self.eval_batch >= 1, "eval_batch", self.eval_batch, at_least_1),
+            (self.log_every >= 1, "log_every", self.log_every, at_least_1),
+            (self.lr > 0, "lr", self.lr, positive),
+            (self.margin >= 0, "margin", self.margin, "{name} must be at least 0, not {value}"),
+            (self.reg_weight >= 0, "reg_weight", self.reg_weight, "{name} must be at least 0, not {value}"),
+        ])
+
+    def to_json(self) -> dict:
+        # The arrays a finished run writes, by table: anyone can load them without reading this code.
+        return {**dataclasses.asdict(self), "arrays": {name: f"{name}_embeddings.npy" for name in TABLES[self.model]}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "KgRunConfig":
+        return cls(**{k: v for k, v in data.items() if k != "arrays"})

@@ -1,0 +1,268 @@
+"""Knowledge-graph embeddings end to end: triples -> training on the device -> filtered link prediction, early
+stopping on the validation MRR, and a run folder anyone can recompute a rank from."""
+
+import dataclasses
+import functools
+import json
+import time
+from pathlib import Path
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ace_jax import game, io, losses, noise, run, sparse_optim
+from ace_jax.data import triples as triples_lib
+from ace_jax.errors import AceJaxError
+from ace_jax.evaluate import ranking
+from ace_jax.families import kg
+from ace_jax.kg_config import KgRunConfig
+from ace_jax.scorers.kg import KgScorer
+
+OPTIMIZERS = {"sgd": sparse_optim.sgd, "adagrad": sparse_optim.adagrad, "adam": sparse_optim.adam}
+
+
+def scorer_of(config: KgRunConfig) -> KgScorer:
+    return KgScorer(config.model, config.norm)
+
+
+def family_of(config: KgRunConfig) -> kg.Triples:
+    return kg.Triples(scorer_of(config), config.gamma if config.loss == "logistic" else 0.0, config.regulariser,
+                      config.reg_weight)
+
+
+def game_of(config: KgRunConfig) -> game.Game:
+    return game.Game(
+        negatives=config.negatives, noise=noise.Fixed(),
+        loss=losses.Hinge(config.margin) if config.loss == "margin" else losses.Logistic(),
+        weighting=losses.SelfAdversarial(config.self_adv_temperature) if config.sampler == "self-adv" else None,
+        mean=True, score_metrics=False)
+
+
+class KgState(flax.struct.PyTreeNode):
+    """The game's state and the best evaluation so far: its parameters, valid MRR (−1 before any), step, and
+    how many evaluations have passed without a better one."""
+
+    game: game.GameState
+    best: dict
+    best_mrr: jax.Array
+    best_step: jax.Array
+    stale: jax.Array
+
+    @property
+    def step(self) -> jax.Array:
+        return self.game.step
+
+
+@dataclasses.dataclass
+class Setup:
+    config: KgRunConfig
+    graph: triples_lib.KnowledgeGraph
+    known: kg.KnownTriples  # the training triples: a corruption among them is a false negative
+    head_probs: jax.Array  # [R]: each relation's probability of corrupting the head
+    index: ranking.FilterIndex  # every known triple, train, valid and test: the filtered setting
+    noise: noise.NoiseDistribution  # uniform over entities
+    steps_per_epoch: int
+
+
+def build(config: KgRunConfig) -> Setup:
+    graph = triples_lib.load_kg(config.data)
+    num_entities, num_relations = len(graph.entities), len(graph.relations)
+    if num_entities * num_relations >= 2**31:
+        raise AceJaxError(f"{config.data}: {num_entities:,} entities × {num_relations:,} relations is past the int32 "
+                          "key of the false-negative test")
+    sides = "bernoulli" if config.sampler == "bernoulli" else config.sides
+    head_probs = (kg.bernoulli_head_probs(graph.train, num_relations) if sides == "bernoulli"
+                  else np.full(num_relations, 0.5, np.float32))
+    return Setup(config, graph, kg.KnownTriples.build(graph.train, num_entities, num_relations),
+                 jnp.asarray(head_probs), ranking.FilterIndex.build(graph.all_triples(), num_relations),
+                 noise.uniform(num_entities), -(-len(graph.train) // config.batch))
+
+
+def initial_state(setup: Setup) -> KgState:
+    config = setup.config
+    k_init, k_state = jax.random.split(jax.random.PRNGKey(config.seed))  # raw keys: checkpoints hold them
+    params = family_of(config).init(k_init, len(setup.graph.entities), len(setup.graph.relations), config.dim)
+    params = scorer_of(config).constrain(params)
+    state = game.create_state(k_state, params, OPTIMIZERS[config.optimizer](config.lr))
+    return KgState(state, jax.tree.map(jnp.copy, params), jnp.float32(-1.0), jnp.int32(0), jnp.int32(0))
+
+
+def step_plan(setup: Setup, start: int, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Triples [num_steps, B, 3] and mask [num_steps, B] of steps start ..: epoch e visits the training triples in
+    the order of a generator seeded by (seed, e), so a resumed run sees what an unbroken one does."""
+    config, train = setup.config, setup.graph.train
+    triples = np.zeros((num_steps, config.batch, 3), np.int32)
+    mask = np.zeros((num_steps, config.batch), bool)
+    order, epoch_of_order = None, None
+    for i, step in enumerate(range(start, start + num_steps)):
+        epoch, position = divmod(step, setup.steps_per_epoch)
+        if epoch != epoch_of_order:
+            order, epoch_of_order = np.random.default_rng((config.seed, epoch)).permutation(len(train)), epoch
+        rows = order[position * config.batch: (position + 1) * config.batch]
+        triples[i, : len(rows)], mask[i, : len(rows)] = train[rows], True
+    return triples, mask
+
+
+def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, config: KgRunConfig):
+    """The game's steps over a plan, scanned; each step's sides drawn from the state's key and step; TransE's
+    and TransD's entity rows put back in the unit ball after each step; metrics averaged."""
+    family, parts, scorer = family_of(config), game_of(config), scorer_of(config)
+
+    def body(state, step):
+        triples, mask = step
+        key = jax.random.fold_in(jax.random.fold_in(state.key, 7), state.step)
+        batch = kg.make_batch(triples, head_probs, known, key, mask)
+        state, metrics = game.step(state, batch, noise_data, family=family, game=parts)
+        return state.replace(params=scorer.constrain(state.params)), metrics
+
+    state, metrics = jax.lax.scan(body, state, plan)
+    return state, jax.tree.map(jnp.mean, metrics)
+
+
+@functools.cache
+def compiled_steps(config: KgRunConfig):
+    return jax.jit(functools.partial(run_steps, config=config), donate_argnums=0)
+
+
+def link_prediction(setup: Setup, params: dict, split: str) -> dict:
+    """Filtered MRR, MR and Hits@1/3/10 of a split, its triple count, and how many have an unseen entity."""
+    scores = ranking.evaluate(scorer_of(setup.config).score_all, params, setup.graph.split(split), setup.index,
+                              batch=setup.config.eval_batch)
+    return {**scores, "unseen": setup.graph.unseen(split)}
+
+
+class KgJob:
+    """A knowledge-graph run as the run loop drives it; the valid split is ranked at every evaluation step, inside
+    `advance`, so the best parameters travel in the checkpointed state."""
+
+    family, extendable, final_file, words_per_step = "kg", ("epochs",), "metrics.json", None
+
+    def __init__(self, config: KgRunConfig):
+        self.config, self.setup = config, build(config)
+        self.total_steps = config.epochs * self.setup.steps_per_epoch
+        self.eval_every = config.eval_every * self.setup.steps_per_epoch
+        # A log step at every evaluation, so that an early stop is seen there: eval_every's largest divisor ≤ log_every.
+        self.log_every = max(d for d in range(1, min(config.log_every, self.eval_every) + 1)
+                             if self.eval_every % d == 0)
+        self.checkpoint_every = self.eval_every
+        self.steps_fn = compiled_steps(config)
+        self.scores: dict[int, dict] = {}  # valid scores by step, for `evaluate`
+        self.started = time.perf_counter()
+
+    def start(self, out: Path) -> None:
+        for name, names in (("entities", self.setup.graph.entities), ("relations", self.setup.graph.relations)):
+            with io.atomic_write(out / f"{name}.tsv") as f:
+                f.writelines(f"{i}\t{n}\n" for i, n in enumerate(names))
+
+    def initial_state(self) -> KgState:
+        return initial_state(self.setup)
+
+    def place(self, state):
+        return state
+
+    def fetch(self, state):
+        return jax.device_get(state)
+
+    def advance(self, state: KgState, step: int, steps: int):
+        plan = tuple(jnp.asarray(a) for a in step_plan(self.setup, step, steps))
+        game_state, metrics = self.steps_fn(state.game, plan, self.setup.known, self.setup.head_probs,
+                                            self.setup.noise)
+        state, step = state.replace(game=game_state), step + steps
+        if step % self.eval_every == 0 or step == self.total_steps:
+            state = self.validate(state, step)
+        return state, metrics
+
+    def validate(self, state: KgState, step: int) -> KgState:
+        start = time.perf_counter()
+        scores = link_prediction(self.setup, state.game.params, "valid")
+        scores["eval_seconds"] = time.perf_counter() - start
+        self.scores[step] = {"valid": scores, "epoch": step / self.setup.steps_per_epoch}
+        if np.float32(scores["mrr"]) > np.float32(state.best_mrr):  # as stored: an equal MRR is no better
+            best = jax.tree.map(jnp.copy, state.game.params)  # its own buffers: the next steps donate the game's
+            return state.replace(best=best, best_mrr=jnp.float32(scores["mrr"]),
+                                 best_step=jnp.int32(step), stale=jnp.int32(0))
+        return state.replace(stale=state.stale + 1)
+
+    def spent(self, state: KgState) -> bool:
+        return bool(self.config.patience) and int(state.stale) >= self.config.patience
+
+    def status(self, state) -> dict:
+        return {"epoch": int(state.step) / self.setup.steps_per_epoch}
+
+    def progress(self, status: dict, scores: dict) -> list[str]:
+        parts = [f"epoch {status['epoch']:.1f}"]
+        if "valid" in scores:
+            parts.append(f"valid MRR {scores['valid']['mrr']:.4f} H@10 {scores['valid']['hits@10']:.3f}")
+        return parts
+
+    def evaluate(self, state: KgState) -> dict:
+        step = int(state.step)
+        if step not in self.scores:  # a resumed run's first evaluation (its step's validation came before)
+            self.validate(state, step)
+        return self.scores[step]
+
+    def finish(self, state: KgState, out: Path, writer: bool) -> dict:
+        if not writer:
+            return {}
+        best = jax.device_get(state.best)
+        final = {split: link_prediction(self.setup, best, split) for split in ("valid", "test")}
+        final.update(best_step=int(state.best_step), best_epoch=int(state.best_step) / self.setup.steps_per_epoch,
+                     steps=int(state.step), train_seconds=time.perf_counter() - self.started)
+        for name, file in self.config.to_json()["arrays"].items():
+            with io.atomic_write(out / file, "wb") as f:
+                np.save(f, np.asarray(best[name], np.float32))
+        with io.atomic_write(out / self.final_file) as f:
+            json.dump(run.finite_or_null(final), f, indent=2)
+        return final
+
+
+def load_config(run_dir: str | Path) -> KgRunConfig:
+    return run.load_config(run_dir, "kg", KgRunConfig.from_json, field="run")
+
+
+def load_params(run_dir: str | Path, config: KgRunConfig) -> dict:
+    run_dir = Path(run_dir)
+    params = {}
+    for name, file in config.to_json()["arrays"].items():
+        if not (run_dir / file).exists():
+            raise AceJaxError(f"{run_dir / file}: missing; is the run finished?")
+        params[name] = jnp.asarray(np.load(run_dir / file))
+    return params
+
+
+def read_names(path: Path) -> dict[str, int]:
+    """name -> id of a run's entities.tsv or relations.tsv."""
+    if not path.exists():
+        raise AceJaxError(f"{path}: missing; is it a kg run folder?")
+    names = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        ident, _, name = line.partition("\t")
+        if not ident.isdigit() or not name:
+            raise AceJaxError(f"{path}:{number}: expected id<TAB>name")
+        names[name] = int(ident)
+    return names
+
+
+def predict(config: KgRunConfig, params: dict, entities: dict[str, int], given: int, relation: int, side: str,
+            top: int) -> list[tuple[str, float]]:
+    """The `top` entities by score as the missing tail (side "tail") or head of (given, relation)."""
+    scores = np.asarray(scorer_of(config).score_all(params, jnp.array([given]), jnp.array([relation]), side))[0]
+    names = sorted(entities, key=entities.get)
+    order = np.argsort(-scores, kind="stable")[:top]
+    return [(names[i], float(scores[i])) for i in order]
+
+
+def train_kg(config: KgRunConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
+             stop_at_step: int | None = None) -> dict:
+    """Trains, evaluates and writes a run folder; returns the final metrics (those of metrics.json).
+
+    The folder holds config.json (the settings, and which .npy file holds each table), entities.tsv and
+    relations.tsv (id<TAB>name), metrics.jsonl (the loss every log_every steps, valid scores every eval_every
+    epochs), checkpoint.msgpack, and at the end each table of the best evaluation as {table}_embeddings.npy
+    (entity_embeddings.npy [E, d], relation_embeddings.npy [R, d], and a model's others) and metrics.json
+    (valid and test scores of those parameters, the step chosen). For TransE the score is −‖h + r − t‖ under
+    config.json's norm.
+    """
+    return run.train(KgJob, config, out_dir, resume=resume, progress=progress, stop_at_step=stop_at_step)

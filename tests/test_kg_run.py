@@ -1,0 +1,127 @@
+"""Knowledge-graph runs end to end on a graph the tests write: a shrunk run through the CLI, ranks recomputed
+from the run folder's files, resume, early stopping, prediction, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ace_jax import kg_run
+from ace_jax.cli import main
+from ace_jax.kg_config import KgRunConfig
+
+from test_cli import one_line_error
+
+SIDE = 5
+
+
+def write_grid(folder):
+    """A 5 × 5 grid, "right" and "down" edges, in a fixed shuffled order: 34 train, 3 valid, 3 test."""
+    edges = [(f"e{i * SIDE + j}", "right", f"e{i * SIDE + j + 1}") for i in range(SIDE) for j in range(SIDE - 1)]
+    edges += [(f"e{i * SIDE + j}", "down", f"e{(i + 1) * SIDE + j}") for i in range(SIDE - 1) for j in range(SIDE)]
+    order = np.random.default_rng(0).permutation(len(edges))
+    edges = [edges[i] for i in order]
+    folder.mkdir()
+    for name, part in (("train", edges[:34]), ("valid", edges[34:37]), ("test", edges[37:])):
+        (folder / f"{name}.txt").write_text("".join("\t".join(e) + "\n" for e in part))
+    return folder
+
+
+FLAGS = ["--dim", "8", "--batch", "8", "--negatives", "4", "--lr", "0.01", "--margin", "1", "--eval-every", "10",
+         "--quiet"]
+
+
+def brute_force_mrr(run_dir, split_file, norm):
+    """Filtered MRR of TransE from the run folder's files alone: score −‖h + r − t‖, realistic ranks."""
+    entities = dict(line.split("\t")[::-1] for line in (run_dir / "entities.tsv").read_text().splitlines())
+    relations = dict(line.split("\t")[::-1] for line in (run_dir / "relations.tsv").read_text().splitlines())
+    E, R = np.load(run_dir / "entity_embeddings.npy"), np.load(run_dir / "relation_embeddings.npy")
+
+    def ids(path):
+        return [(int(entities[h]), int(relations[r]), int(entities[t]))
+                for h, r, t in (line.split("\t") for line in path.read_text().splitlines())]
+
+    known = {t for name in ("train", "valid", "test") for t in ids(split_file.parent / f"{name}.txt")}
+    reciprocal = []
+    for h, r, t in ids(split_file):
+        for side in ("tail", "head"):
+            cands = E[h] + R[r] - E if side == "tail" else E + R[r] - E[t]
+            scores = -np.linalg.norm(cands, ord=norm, axis=1)
+            target = t if side == "tail" else h
+            others = [e for e in range(len(E))
+                      if e != target and ((h, r, e) if side == "tail" else (e, r, t)) not in known]
+            higher = sum(scores[e] > scores[target] for e in others)
+            tied = sum(scores[e] == scores[target] for e in others)
+            reciprocal.append(1 / (1 + higher + tied / 2))
+    return float(np.mean(reciprocal))
+
+
+def test_a_shrunk_run_through_the_cli_and_ranks_anyone_can_recompute(tmp_path, capsys):
+    data = write_grid(tmp_path / "grid")
+    run_dir = tmp_path / "run"
+    assert main(["kg", "train", "--data", str(data), "--out", str(run_dir), "--epochs", "40", *FLAGS]) == 0
+    for name in ("config.json", "entities.tsv", "relations.tsv", "entity_embeddings.npy", "relation_embeddings.npy",
+                 "metrics.json", "metrics.jsonl", "checkpoint.msgpack"):
+        assert (run_dir / name).exists(), name
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["arrays"] == {"entity": "entity_embeddings.npy", "relation": "relation_embeddings.npy"}
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["kind"] == "eval"] == [10.0, 20.0, 30.0, 40.0]
+    capsys.readouterr()
+    assert main(["kg", "eval", str(run_dir), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert set(scores) == {"mrr", "mr", "hits@1", "hits@3", "hits@10", "triples", "unseen"}
+    assert scores["triples"] == 3 and scores["mrr"] == pytest.approx(brute_force_mrr(run_dir, data / "test.txt", 1))
+    train_mrr = brute_force_mrr(run_dir, data / "train.txt", 1)
+    assert train_mrr > 0.5, train_mrr  # it learned the edges it saw (random ranking is about 0.15)
+
+
+def test_resume_gives_the_unbroken_run(tmp_path):
+    data = write_grid(tmp_path / "grid")
+    config = KgRunConfig(data=str(data), dim=8, batch=8, negatives=4, lr=0.01, margin=1.0, epochs=20, eval_every=10,
+                         sampler="self-adv", sides="bernoulli")
+    whole = kg_run.train_kg(config, tmp_path / "whole", progress=False)
+    assert kg_run.train_kg(config, tmp_path / "parts", progress=False, stop_at_step=37) == {}
+    resumed = kg_run.train_kg(config, tmp_path / "parts", resume=True, progress=False)
+    for name in ("entity_embeddings.npy", "relation_embeddings.npy"):
+        np.testing.assert_array_equal(np.load(tmp_path / "whole" / name), np.load(tmp_path / "parts" / name))
+    assert resumed["test"] == whole["test"] and resumed["best_step"] == whole["best_step"]
+
+
+def test_patience_stops_when_the_valid_mrr_stops_improving(tmp_path):
+    # A learning rate too small to move any rank: every evaluation after the first is no better.
+    data = write_grid(tmp_path / "grid")
+    config = KgRunConfig(data=str(data), dim=8, batch=8, lr=1e-12, epochs=100, eval_every=5, patience=2)
+    final = kg_run.train_kg(config, tmp_path / "run", progress=False)
+    assert final["best_epoch"] == 5 and final["steps"] == 15 * 5  # 5 steps an epoch; stopped at epoch 15
+
+
+def test_predict_ranks_the_tails_and_names_a_bad_name(tmp_path, capsys, monkeypatch):
+    data = write_grid(tmp_path / "grid")
+    run_dir = tmp_path / "run"
+    assert main(["kg", "train", "--data", str(data), "--out", str(run_dir), "--epochs", "10", *FLAGS]) == 0
+    capsys.readouterr()
+    assert main(["kg", "predict", str(run_dir), "--head", "e0", "--relation", "right", "--top", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(line.split()[1].startswith("e") for line in lines)
+    scores = [float(line.split()[0]) for line in lines]
+    assert scores == sorted(scores, reverse=True)
+    assert "--head: unknown entity 'nope'" in one_line_error(
+        ["kg", "predict", str(run_dir), "--head", "nope", "--relation", "right"], tmp_path, capsys, monkeypatch)
+
+
+@pytest.mark.parametrize("case", ["bad-line", "bad-flag", "no-run"])
+def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
+    data = write_grid(tmp_path / "grid")
+    if case == "bad-line":
+        (data / "valid.txt").write_text("e0\tright\te1\ne1\tright\n")
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS]
+        expected = "valid.txt:2: expected head<TAB>relation<TAB>tail"
+    elif case == "bad-flag":
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--negatives", "0"]
+        expected = "--negatives must be at least 1"
+    else:
+        args = ["kg", "eval", str(tmp_path / "nothing")]
+        expected = "error"
+    assert expected in one_line_error(args, tmp_path, capsys, monkeypatch)
+    assert not (tmp_path / "out").exists()
