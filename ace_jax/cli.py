@@ -456,8 +456,9 @@ def run_s2net_similar(args, parser) -> int:
 # -------------------------------------------------------------------------------------------- kg
 
 KG_TRAIN_FIELDS = ("data", "model", "norm", "dim", "sampler", "sides", "negatives", "loss", "margin", "gamma",
-                   "self_adv_temperature", "regulariser", "reg_weight", "optimizer", "lr", "batch", "epochs",
-                   "eval_every", "patience", "eval_batch", "seed", "log_every")
+                   "self_adv_temperature", "lam", "generator", "gen_tables", "gen_model", "gen_dim", "gen_lr",
+                   "gen_temperature", "candidates", "entropy_weight", "entropy_target", "regulariser", "reg_weight",
+                   "optimizer", "lr", "batch", "epochs", "eval_every", "patience", "eval_batch", "seed", "log_every")
 
 
 def add_kg_parser(commands) -> None:
@@ -475,7 +476,8 @@ def add_kg_parser(commands) -> None:
     t.add_argument("--dim", type=int, default=defaults.dim, help="embedding dimension")
     t.add_argument("--sampler", default=defaults.sampler, choices=list(kg_config.SAMPLERS),
                    help="uniform corruption; bernoulli (uniform entities, sides by relation, Wang et al. 2014); "
-                        "self-adv (uniform, weighted by K·softmax(α s), Sun et al. 2019)")
+                        "self-adv (uniform, weighted by K·softmax(α s), Sun et al. 2019); kbgan (every negative "
+                        "from the generator); ace (a --lambda mixture of uniform noise and the generator)")
     t.add_argument("--sides", default=defaults.sides, choices=["uniform", "bernoulli"],
                    help="which side of a triple to corrupt (bernoulli is implied by --sampler bernoulli)")
     t.add_argument("--negatives", type=int, default=defaults.negatives, help="corruptions per training triple")
@@ -485,6 +487,25 @@ def add_kg_parser(commands) -> None:
     t.add_argument("--gamma", type=float, default=defaults.gamma,
                    help="the logistic loss: γ added to every score (RotatE's margin; 0 suits DistMult and ComplEx)")
     t.add_argument("--self-adv-temperature", type=float, default=defaults.self_adv_temperature, help="α")
+    t.add_argument("--lambda", dest="lam", type=float, default=defaults.lam,
+                   help="ace: the probability a negative is uniform noise")
+    t.add_argument("--generator", default=defaults.generator, choices=list(kg_config.GENERATORS),
+                   help="the generator's softmax: over every entity, over --candidates draws shared by the batch, "
+                        "or over each triple's own (KBGAN's)")
+    t.add_argument("--gen-tables", default=defaults.gen_tables, choices=["own", "discriminator"],
+                   help="the generator's own --gen-model tables, or the discriminator's, read detached "
+                        "(β · s_D + c)")
+    t.add_argument("--gen-model", default=defaults.gen_model, choices=["distmult", "complex"],
+                   help="the generator's model on its own tables")
+    t.add_argument("--gen-dim", type=int, default=defaults.gen_dim, help="the generator's dimension")
+    t.add_argument("--gen-lr", type=float, default=defaults.gen_lr, help="the generator's Adam step")
+    t.add_argument("--gen-temperature", type=float, default=defaults.gen_temperature,
+                   help="--gen-tables discriminator: β starts at 1 / T")
+    t.add_argument("--candidates", type=int, default=defaults.candidates,
+                   help="draws the pool or KBGAN-style generator chooses among (0: 1024 and 20)")
+    t.add_argument("--entropy-weight", type=float, default=defaults.entropy_weight,
+                   help="weight of max(0, target − H(g))")
+    t.add_argument("--entropy-target", type=float, default=defaults.entropy_target, help="nats")
     t.add_argument("--regulariser", default=defaults.regulariser, choices=list(kg_config.REGULARISERS),
                    help="L2 or N3 of the rows a step reads")
     t.add_argument("--reg-weight", type=float, default=defaults.reg_weight, help="its weight")

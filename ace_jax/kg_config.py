@@ -13,7 +13,8 @@ TABLES = {
     "complex": ("entity", "entity_im", "relation", "relation_im"),
     "rotate": ("entity", "entity_im", "relation_phase"),
 }
-SAMPLERS = ("uniform", "bernoulli", "self-adv")
+SAMPLERS = ("uniform", "bernoulli", "self-adv", "kbgan", "ace")
+GENERATORS = ("exact", "pool", "kbgan")
 LOSSES = ("margin", "logistic")
 REGULARISERS = ("none", "l2", "n3")
 OPTIMIZERS = ("sgd", "adagrad", "adam")  # sparse_optim's row optimisers
@@ -26,7 +27,12 @@ class KgRunConfig:
     data: fb15k-237, wn18rr, wn18 or a folder (data.triples.load_kg). Each epoch visits the training triples
     once in a fresh order, `batch` a step, each against `negatives` corruptions of its head or tail: sides half
     and half, or Bernoulli by relation (sampler bernoulli, or sides bernoulli with any sampler); self-adv
-    weighs uniform corruptions by K · softmax(α s) (Sun et al. 2019). loss: margin, max(0, margin − s+ + s-)
+    weighs uniform corruptions by K · softmax(α s) (Sun et al. 2019); kbgan draws every negative from the
+    generator (λ = 0, Cai & Wang 2018), ace a λ-mixture of uniform noise and the generator (Bose et al. 2018).
+    The generator (families.kg.KgGenerator): a softmax over every entity (exact), over `candidates` uniform
+    draws shared by the batch (pool) or each triple's own (kbgan; candidates 0 takes 1024 and 20), on its own
+    DistMult or ComplEx tables (gen_tables own) or reading the discriminator's (discriminator: β · s_D + c).
+    loss: margin, max(0, margin − s+ + s-)
     per corruption; or logistic, RotatE's −log σ(γ + s+) − Σ w log σ(−γ − s-), with s the model's score.
     The valid split is ranked every `eval_every` epochs; after `patience` evaluations without a better valid
     MRR training stops (0: never), and the outputs are the best evaluation's parameters.
@@ -43,6 +49,16 @@ class KgRunConfig:
     margin: float = 3.0  # the ACE authors' TransD code
     gamma: float = 9.0  # the logistic loss only (RotatE's FB15k-237 setting)
     self_adv_temperature: float = 1.0
+    lam: float = 0.5  # ace: the probability a negative is uniform noise
+    generator: str = "kbgan"
+    gen_tables: str = "own"
+    gen_model: str = "distmult"
+    gen_dim: int = 50
+    gen_lr: float = 1e-3  # Adam
+    gen_temperature: float = 1.0  # gen_tables discriminator: β starts at 1 / T
+    candidates: int = 0
+    entropy_weight: float = 0.1
+    entropy_target: float = 2.0  # nats: max(0, target − H(g)) is penalised
     regulariser: str = "none"
     reg_weight: float = 0.0
     optimizer: str = "adam"
@@ -64,6 +80,17 @@ class KgRunConfig:
             (self.sampler in SAMPLERS, "sampler", self.sampler, one_of(SAMPLERS)),
             (self.sides in ("uniform", "bernoulli"), "sides", self.sides, one_of(("uniform", "bernoulli"))),
             (self.loss in LOSSES, "loss", self.loss, one_of(LOSSES)),
+            (self.generator in GENERATORS, "generator", self.generator, one_of(GENERATORS)),
+            (self.gen_tables in ("own", "discriminator"), "gen_tables", self.gen_tables,
+             one_of(("own", "discriminator"))),
+            (self.gen_model in ("distmult", "complex"), "gen_model", self.gen_model, one_of(("distmult", "complex"))),
+            (0.0 <= self.lam <= 1.0, "lam", self.lam, "{name} must lie in [0, 1], not {value}"),
+            (self.gen_dim >= 1, "gen_dim", self.gen_dim, at_least_1),
+            (self.gen_lr > 0, "gen_lr", self.gen_lr, positive),
+            (self.gen_temperature > 0, "gen_temperature", self.gen_temperature, positive),
+            (self.candidates >= 0, "candidates", self.candidates, "{name} must be at least 0 (0: the form's), not "
+             "{value}"),
+            (self.entropy_weight >= 0, "entropy_weight", self.entropy_weight, "{name} must be at least 0, not {value}"),
             (self.regulariser in REGULARISERS, "regulariser", self.regulariser, one_of(REGULARISERS)),
             (self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, one_of(OPTIMIZERS)),
             (self.dim >= 1, "dim", self.dim, at_least_1),
@@ -78,6 +105,17 @@ class KgRunConfig:
             (self.margin >= 0, "margin", self.margin, "{name} must be at least 0, not {value}"),
             (self.reg_weight >= 0, "reg_weight", self.reg_weight, "{name} must be at least 0, not {value}"),
         ])
+
+    @property
+    def uses_generator(self) -> bool:
+        return self.sampler in ("kbgan", "ace")
+
+    @property
+    def num_candidates(self) -> int | None:
+        """The generator's softmax: None over every entity, else over this many draws."""
+        if self.generator == "exact":
+            return None
+        return self.candidates or {"pool": 1024, "kbgan": 20}[self.generator]
 
     def to_json(self) -> dict:
         # The arrays a finished run writes, by table: anyone can load them without reading this code.

@@ -11,8 +11,9 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
-from ace_jax import game, io, losses, noise, run, sparse_optim
+from ace_jax import game, hardness, io, losses, noise, run, sparse_optim
 from ace_jax.data import triples as triples_lib
 from ace_jax.errors import AceJaxError
 from ace_jax.evaluate import ranking
@@ -32,12 +33,21 @@ def family_of(config: KgRunConfig) -> kg.Triples:
                       config.reg_weight)
 
 
+def generator_of(config: KgRunConfig) -> kg.KgGenerator | None:
+    if not config.uses_generator:
+        return None
+    return kg.KgGenerator(KgScorer(config.gen_model) if config.gen_tables == "own" else None, scorer_of(config),
+                          config.num_candidates, config.generator == "kbgan")
+
+
 def game_of(config: KgRunConfig) -> game.Game:
     return game.Game(
-        negatives=config.negatives, noise=noise.Fixed(),
+        negatives=config.negatives, noise=noise.Fixed(), generator=generator_of(config),
+        lam={"kbgan": 0.0, "ace": config.lam}.get(config.sampler, 1.0),
         loss=losses.Hinge(config.margin) if config.loss == "margin" else losses.Logistic(),
         weighting=losses.SelfAdversarial(config.self_adv_temperature) if config.sampler == "self-adv" else None,
-        mean=True, score_metrics=False)
+        entropy_weight=config.entropy_weight, entropy_target=config.entropy_target, mean=True,
+        score_metrics=config.uses_generator)
 
 
 class KgState(flax.struct.PyTreeNode):
@@ -64,6 +74,7 @@ class Setup:
     index: ranking.FilterIndex  # every known triple, train, valid and test: the filtered setting
     noise: noise.NoiseDistribution  # uniform over entities
     steps_per_epoch: int
+    probes: tuple[np.ndarray, np.ndarray]  # up to 2,048 training triples and their sides, for the hardness measures
 
 
 def build(config: KgRunConfig) -> Setup:
@@ -75,17 +86,24 @@ def build(config: KgRunConfig) -> Setup:
     sides = "bernoulli" if config.sampler == "bernoulli" else config.sides
     head_probs = (kg.bernoulli_head_probs(graph.train, num_relations) if sides == "bernoulli"
                   else np.full(num_relations, 0.5, np.float32))
+    rng = np.random.default_rng(0)
+    probes = graph.train[rng.permutation(len(graph.train))[:2048]]
     return Setup(config, graph, kg.KnownTriples.build(graph.train, num_entities, num_relations),
                  jnp.asarray(head_probs), ranking.FilterIndex.build(graph.all_triples(), num_relations),
-                 noise.uniform(num_entities), -(-len(graph.train) // config.batch))
+                 noise.uniform(num_entities), -(-len(graph.train) // config.batch),
+                 (probes, rng.random(len(probes)) < head_probs[probes[:, 1]]))
 
 
 def initial_state(setup: Setup) -> KgState:
     config = setup.config
-    k_init, k_state = jax.random.split(jax.random.PRNGKey(config.seed))  # raw keys: checkpoints hold them
-    params = family_of(config).init(k_init, len(setup.graph.entities), len(setup.graph.relations), config.dim)
-    params = scorer_of(config).constrain(params)
-    state = game.create_state(k_state, params, OPTIMIZERS[config.optimizer](config.lr))
+    k_init, k_state, k_gen = jax.random.split(jax.random.PRNGKey(config.seed), 3)  # raw keys: checkpoints hold them
+    sizes = len(setup.graph.entities), len(setup.graph.relations)
+    params = scorer_of(config).constrain(family_of(config).init(k_init, *sizes, config.dim))
+    part, gen_params, gen_tx = generator_of(config), None, None
+    if part is not None:
+        gen_params, gen_tx = part.init(k_gen, *sizes, config.gen_dim, config.gen_temperature), optax.adam(config.gen_lr)
+    state = game.create_state(k_state, params, OPTIMIZERS[config.optimizer](config.lr), gen_params, gen_tx,
+                              baseline=game_of(config).baseline.init())
     return KgState(state, jax.tree.map(jnp.copy, params), jnp.float32(-1.0), jnp.int32(0), jnp.int32(0))
 
 
@@ -124,6 +142,38 @@ def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, con
 @functools.cache
 def compiled_steps(config: KgRunConfig):
     return jax.jit(functools.partial(run_steps, config=config), donate_argnums=0)
+
+
+def kg_hardness(setup: Setup, state: game.GameState, *, draws: int = 5, top_k: int = 100, chunk: int = 256) -> dict:
+    """The hardness measures (ace_jax.hardness) on fixed training triples, each corrupted on a fixed side: the
+    discriminator's loss on generator and noise draws, how often they reach its top-k entities for that side
+    (the true entity left out), the generator's entropy and the overlap of its top-10 between triples. The
+    generator's softmax is the one training draws from (for pool and KBGAN forms, over fresh candidates)."""
+    config, (probes, sides) = setup.config, setup.probes
+    scorer, family, parts = scorer_of(config), family_of(config), game_of(config)
+    key, measured = jax.random.key(config.seed), []
+    for start in range(0, len(probes), chunk):
+        triples, head = probes[start:start + chunk], sides[start:start + chunk]
+        batch = kg.make_batch(triples, jnp.zeros(len(setup.graph.relations)), setup.known, key)
+        batch = batch.replace(corrupt_head=jnp.asarray(head))
+        kept = jnp.where(batch.corrupt_head, batch.tails, batch.heads)
+        target = jnp.where(batch.corrupt_head, batch.heads, batch.tails)
+        scores = jnp.where(batch.corrupt_head[:, None], scorer.score_all(state.params, kept, batch.relations, "head"),
+                           scorer.score_all(state.params, kept, batch.relations, "tail")) + family.gamma
+        rows = jnp.arange(len(triples))
+        pos = scores[rows, target]
+        scores = scores.at[rows, target].set(-jnp.inf)  # the true entity is no negative
+        k_noise, k_gen, k_pool = jax.random.split(jax.random.fold_in(key, start), 3)
+        gen_logits = gen_draws = None
+        if parts.generator is not None:
+            proposal = parts.generator.propose(state.gen_params, batch, setup.noise, k_pool, family=family, game=parts,
+                                               sparse=False, disc=state.params)
+            gen_logits, gen_draws = proposal.logits, proposal.draws
+        noise_ids = noise.sample(setup.noise, k_noise, (len(triples), draws))
+        top_gen = min(10, (scores if gen_logits is None else gen_logits).shape[1])
+        measured.append(hardness.measure_chunk(scores, pos, gen_logits, noise_ids, k_gen, gen_draws, loss=parts.loss,
+                                               draws=draws, top_k=min(top_k, scores.shape[1]), top_gen=top_gen))
+    return hardness.summarize(jax.device_get(measured), float(np.log(len(setup.graph.entities))))
 
 
 def link_prediction(setup: Setup, params: dict, split: str) -> dict:
@@ -178,7 +228,8 @@ class KgJob:
         start = time.perf_counter()
         scores = link_prediction(self.setup, state.game.params, "valid")
         scores["eval_seconds"] = time.perf_counter() - start
-        self.scores[step] = {"valid": scores, "epoch": step / self.setup.steps_per_epoch}
+        self.scores[step] = {"valid": scores, "epoch": step / self.setup.steps_per_epoch,
+                             "hardness": kg_hardness(self.setup, state.game)}
         if np.float32(scores["mrr"]) > np.float32(state.best_mrr):  # as stored: an equal MRR is no better
             best = jax.tree.map(jnp.copy, state.game.params)  # its own buffers: the next steps donate the game's
             return state.replace(best=best, best_mrr=jnp.float32(scores["mrr"]),
@@ -195,6 +246,8 @@ class KgJob:
         parts = [f"epoch {status['epoch']:.1f}"]
         if "valid" in scores:
             parts.append(f"valid MRR {scores['valid']['mrr']:.4f} H@10 {scores['valid']['hits@10']:.3f}")
+        if "loss_ratio" in scores.get("hardness", {}):
+            parts.append(f"hardness ×{scores['hardness']['loss_ratio']:.2f}")
         return parts
 
     def evaluate(self, state: KgState) -> dict:

@@ -128,3 +128,62 @@ def test_the_regulariser_of_the_rows_read_by_hand(regulariser):
                              "relation_im": relation_im}, batch)["regulariser"]
     # Moduli 5, 1 and 1: Σ x² = 25 + 1 + 1, Σ |x|³ = 125 + 1 + 1.
     assert float(got) == pytest.approx(0.5 * (27.0 if regulariser == "l2" else 127.0), rel=1e-5)
+
+
+def kg_batch(triples, corrupt_head, known):
+    triples = np.asarray(triples, np.int32)
+    return kg.TripleBatch(*(jnp.asarray(triples[:, i]) for i in range(3)), jnp.asarray(corrupt_head),
+                          jnp.ones(len(triples), bool), known)
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["tied", "own-tables"])
+def test_the_generators_exact_logits_are_the_scorers_by_side(own):
+    disc_scorer = KgScorer("transe", 1)
+    disc = disc_scorer.init(jax.random.key(0), E, R, DIM)
+    part = kg.KgGenerator(KgScorer("distmult") if own else None, disc_scorer)
+    params = part.init(jax.random.key(1), E, R, 3, temperature=0.5)
+    if not own:
+        params = {**params, "bias": jnp.arange(E, dtype=jnp.float32) / 10}
+    batch = kg_batch(TRAIN[:2], [True, False], kg.KnownTriples.build(TRAIN, E, R))
+    logits = part.logits_of(params, disc, batch, None)
+    scorer, tables = (KgScorer("distmult"), params) if own else (disc_scorer, disc)
+    for i, ((h, r, t), head) in enumerate(zip(TRAIN[:2], [True, False])):
+        for y in range(E):
+            triple = (y, r, t) if head else (h, r, y)
+            s = scorer.score(scorer.entity_rows(tables, triple[0]), scorer.relation_rows(tables, triple[1]),
+                             scorer.entity_rows(tables, triple[2]))
+            expected = s if own else 2.0 * s + y / 10  # β = 1 / T = 2
+            np.testing.assert_allclose(logits[i, y], expected, rtol=1e-5, atol=1e-5)
+    # Over draws: the same logits at those entities (the uniform noise's −log q is a constant per row).
+    draws = jnp.array([[0, 3, 3], [5, 1, 2]])
+    np.testing.assert_allclose(part.logits_of(params, disc, batch, draws),
+                               jnp.take_along_axis(logits, draws, axis=1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(part.logits_of(params, disc, batch, draws[0]), logits[:, draws[0]], rtol=1e-5,
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("form", [dict(), dict(candidates=4), dict(candidates=4, per_query=True)],
+                         ids=["exact", "pool", "kbgan"])
+@pytest.mark.parametrize("own", [False, True], ids=["tied", "own-tables"])
+def test_an_ace_step_with_each_generator_moves_both_players_and_compiles_once(form, own):
+    disc_scorer = KgScorer("transe", 1)
+    family = kg.Triples(disc_scorer)
+    part = kg.KgGenerator(KgScorer("distmult") if own else None, disc_scorer, **form)
+    parts = game.Game(negatives=K, generator=part, lam=0.5, loss=losses.Hinge(MARGIN), mean=True)
+    state = game.create_state(jax.random.key(1), family.init(jax.random.key(0), E, R, DIM), optax.sgd(LR),
+                              part.init(jax.random.key(2), E, R, 3), optax.adam(0.01))
+    traces = []
+
+    def step(state, batch):
+        traces.append(1)
+        return game.step(state, batch, noise.uniform(E), family=family, game=parts)
+
+    step = jax.jit(step)
+    batch = kg_batch(TRAIN, [True, False, True, False, True], kg.KnownTriples.build(TRAIN, E, R))
+    for _ in range(3):
+        before = jax.tree.map(np.asarray, (state.params, state.gen_params))
+        state, metrics = step(state, batch)
+        assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+        for old, new in zip(jax.tree.leaves(before), jax.tree.leaves((state.params, state.gen_params))):
+            assert not np.array_equal(old, new)
+    assert len(traces) == 1 and 0 < float(metrics["generated_fraction"]) < 1

@@ -125,3 +125,21 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
         expected = "error"
     assert expected in one_line_error(args, tmp_path, capsys, monkeypatch)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flags", [
+    ["--sampler", "ace", "--generator", "pool", "--candidates", "8", "--gen-tables", "discriminator"],
+    ["--sampler", "kbgan", "--gen-model", "complex"],
+    ["--sampler", "ace", "--generator", "exact", "--model", "rotate", "--loss", "logistic", "--gamma", "2"]],
+    ids=["ace-tied-pool", "kbgan", "ace-exact-rotate"])
+def test_generator_runs_record_their_hardness(tmp_path, flags):
+    data = write_grid(tmp_path / "grid")
+    run_dir = tmp_path / "run"
+    assert main(["kg", "train", "--data", str(data), "--out", str(run_dir), "--epochs", "20", *FLAGS, *flags]) == 0
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert len(evals) == 2 and all(np.isfinite(r["hardness"]["loss_ratio"]) for r in evals)
+    assert 0 < evals[-1]["hardness"]["gen_entropy"] <= np.log(8 if "8" in flags else 25) + 1e-4
+    assert any("gen_entropy" in r for r in records if r["kind"] == "train")
+    final = json.loads((run_dir / "metrics.json").read_text())
+    assert np.isfinite(final["test"]["mrr"])

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ace_jax import game
+from ace_jax import game, generator
 from ace_jax.scorers.kg import KgScorer
 
 
@@ -150,3 +150,61 @@ class Triples:
             per_triple = per_row.reshape(real.shape[0], -1).sum(-1)  # entity rows: [B, 2 + K]; relation: [B]
             total = total + (per_triple * real).sum()
         return {"regulariser": self.reg_weight * total / jnp.maximum(real.sum(), 1.0)}
+
+
+@dataclasses.dataclass(frozen=True)
+class KgGenerator:
+    """g(y | kept entity, relation, side): the learned sampler of the corrupted side's entity.
+
+    scorer: the generator's own model on its own tables (DistMult or ComplEx, as KBGAN's), logits s_G(h, r, y);
+      None: it reads the discriminator's detached tables (as the ACE authors' KG code with share_D_embedding),
+      logits β · s_D(h, r, y) + c_y with β = exp(log_beta) and a bias c [E] its only parameters.
+    candidates: None, a softmax over every entity (both sides are scored, [B, E] each, and each row keeps its
+      own); n, over n noise draws shared by the batch (per_query False, the pool form) or each triple's own
+      (True, KBGAN's form, n = 20 there), minus log q, as generator.Pool.
+    """
+
+    scorer: KgScorer | None = None
+    disc_scorer: KgScorer = KgScorer()
+    candidates: int | None = None
+    per_query: bool = False
+
+    def init(self, key: jax.Array, num_entities: int, num_relations: int, dim: int, temperature: float = 1.0) -> dict:
+        if self.scorer is None:
+            return generator.tied_init(jnp.zeros(num_entities), temperature)
+        return self.scorer.init(key, num_entities, num_relations, dim)
+
+    def logits_of(self, params: dict, disc: dict, batch: TripleBatch, draws: jax.Array | None) -> jax.Array:
+        """[B, E] or [B, n] logits over every entity or the draws, as the corrupted side of each triple."""
+        scorer, tables = (self.disc_scorer, jax.lax.stop_gradient(disc)) if self.scorer is None else (self.scorer,
+                                                                                                      params)
+        kept = jnp.where(batch.corrupt_head, batch.tails, batch.heads)
+        if draws is None:
+            as_head = scorer.score_all(tables, kept, batch.relations, "head")
+            as_tail = scorer.score_all(tables, kept, batch.relations, "tail")
+            scores = jnp.where(batch.corrupt_head[:, None], as_head, as_tail)
+        else:
+            kept_rows = {k: v[:, None] for k, v in scorer.entity_rows(tables, kept).items()}  # [B, 1, d]
+            relation = {k: v[:, None] for k, v in scorer.relation_rows(tables, batch.relations).items()}
+            cands = scorer.entity_rows(tables, draws if draws.ndim == 2 else draws[None])  # [B or 1, n, d]
+            side = batch.corrupt_head[:, None, None]
+            heads = {k: jnp.where(side, cands[k], kept_rows[k]) for k in cands}
+            tails = {k: jnp.where(side, kept_rows[k], cands[k]) for k in cands}
+            scores = scorer.score(heads, relation, tails)  # [B, n]
+        if self.scorer is not None:
+            return scores
+        bias = params["bias"] if draws is None else params["bias"][draws]
+        return jnp.exp(params["log_beta"]) * scores + (bias if bias.ndim == 2 else bias[None, :])
+
+    def propose(self, params, batch: TripleBatch, noise_data, key, *, family, game, sparse: bool, disc=None
+                ) -> generator.Proposal:
+        if sparse:
+            raise ValueError("the knowledge-graph generator updates whole tables: give it an optax transform")
+        draws, offset = None, 0.0
+        if self.candidates is not None:
+            shape = (batch.heads.shape[0], self.candidates) if self.per_query else (self.candidates,)
+            draws = game.noise.sample(noise_data, key, batch, shape)
+            log_q = game.noise.log_prob(noise_data, draws)
+            offset = -(log_q if log_q.ndim == 2 else log_q[None, :])  # a softmax over draws from q, unbiased
+        logits, vjp = jax.vjp(lambda p: self.logits_of(p, disc, batch, draws) + offset, params)
+        return generator.Proposal(logits, vjp, draws)
