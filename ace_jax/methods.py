@@ -88,13 +88,14 @@ def lookup(registry, method: str) -> Method:
     return registry[method]
 
 
-def parse_variant(text: str) -> tuple[str, dict]:
-    """A named word method with settings over it: 'ace-tied:gen_temperature=4;lam=0.3' -> ('ace-tied',
-    {'gen_temperature': 4, 'lam': 0.3}); values are JSON where they parse as JSON, else strings."""
+def parse_variant(text: str, registry=None) -> tuple[str, dict]:
+    """A named method (of `registry`, the word methods by default) with settings over it:
+    'ace-tied:gen_temperature=4;lam=0.3' -> ('ace-tied', {'gen_temperature': 4, 'lam': 0.3}); values are JSON where
+    they parse as JSON, else strings."""
     from ace_jax.errors import AceJaxError
 
     method, _, rest = text.partition(":")
-    lookup(WORD, method)
+    lookup(WORD if registry is None else registry, method)
     settings = {}
     for item in filter(None, rest.split(";")):
         field, sep, value = item.partition("=")
