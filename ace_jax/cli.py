@@ -521,6 +521,9 @@ def add_kg_parser(commands) -> None:
     t.add_argument("--eval-batch", type=int, default=defaults.eval_batch, help="queries ranked at once")
     t.add_argument("--seed", type=int, default=defaults.seed)
     t.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between records and progress")
+    t.add_argument("--devices", type=int, default=1,
+                   help="devices to split each step's triples over (on a CPU-only machine, N > 1 makes N CPU devices)")
+    t.add_argument("--row-shards", type=int, default=1, help="devices that split each table by rows")
     t.add_argument("--resume", action="store_true",
                    help="continue the run in --out with its settings (a flag that differs is an error, but "
                         "--epochs, which may grow); on a finished run, print its scores")
@@ -561,7 +564,12 @@ def run_kg_train(args, parser) -> int:
         config = replace_fields(saved, {name: getattr(args, name) for name in KG_TRAIN_FIELDS if name in given})
     else:
         config = KgRunConfig(**{name: getattr(args, name) for name in KG_TRAIN_FIELDS})
-    final = kg_run.train_kg(config, args.out, resume=args.resume, progress=not args.quiet)
+    if args.devices > 1:
+        from ace_jax import parallel
+
+        parallel.request_cpu_devices(args.devices)  # before JAX starts; GPUs and TPUs are as found
+    final = kg_run.train_kg(config, args.out, resume=args.resume, progress=not args.quiet, devices=args.devices,
+                            row_shards=args.row_shards)
     print_kg_scores({split: final[split] for split in ("valid", "test")})
     print(f"chosen at epoch {final['best_epoch']:g}; run folder {args.out}: "
           + ", ".join(config.to_json()["arrays"].values())

@@ -13,7 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ace_jax import game, hardness, io, losses, noise, run, sparse_optim
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from ace_jax import game, hardness, io, losses, noise, parallel, run, sparse_optim, updates
 from ace_jax.data import triples as triples_lib
 from ace_jax.errors import AceJaxError
 from ace_jax.evaluate import ranking
@@ -123,16 +125,22 @@ def step_plan(setup: Setup, start: int, num_steps: int) -> tuple[np.ndarray, np.
     return triples, mask
 
 
-def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, config: KgRunConfig):
+def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, config: KgRunConfig, mesh=None):
     """The game's steps over a plan, scanned; each step's sides drawn from the state's key and step; TransE's
-    and TransD's entity rows put back in the unit ball after each step; metrics averaged."""
+    and TransD's entity rows put back in the unit ball after each step; metrics averaged. mesh (many devices):
+    each step's triples split over "data", the touched rows gathered to every device (updates.sparse)."""
     family, parts, scorer = family_of(config), game_of(config), scorer_of(config)
+    update = updates.sparse
+    if mesh is not None:
+        update = functools.partial(updates.sparse, rows_sharding=NamedSharding(mesh, P()))
 
     def body(state, step):
         triples, mask = step
+        if mesh is not None:
+            triples, mask = jax.lax.with_sharding_constraint((triples, mask), NamedSharding(mesh, P("data")))
         key = jax.random.fold_in(jax.random.fold_in(state.key, 7), state.step)
         batch = kg.make_batch(triples, head_probs, known, key, mask)
-        state, metrics = game.step(state, batch, noise_data, family=family, game=parts)
+        state, metrics = game.step(state, batch, noise_data, family=family, game=parts, update=update)
         return state.replace(params=scorer.constrain(state.params)), metrics
 
     state, metrics = jax.lax.scan(body, state, plan)
@@ -140,8 +148,8 @@ def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, con
 
 
 @functools.cache
-def compiled_steps(config: KgRunConfig):
-    return jax.jit(functools.partial(run_steps, config=config), donate_argnums=0)
+def compiled_steps(config: KgRunConfig, mesh=None):
+    return jax.jit(functools.partial(run_steps, config=config, mesh=mesh), donate_argnums=0)
 
 
 def kg_hardness(setup: Setup, state: game.GameState, *, draws: int = 5, top_k: int = 100, chunk: int = 256) -> dict:
@@ -189,15 +197,21 @@ class KgJob:
 
     family, extendable, final_file, words_per_step = "kg", ("epochs",), "metrics.json", None
 
-    def __init__(self, config: KgRunConfig):
+    def __init__(self, config: KgRunConfig, *, devices: int | None = 1, row_shards: int = 1):
         self.config, self.setup = config, build(config)
+        self.mesh = parallel.make_mesh(devices, row_shards)
+        if config.batch % self.mesh.shape["data"]:
+            raise AceJaxError(f"--batch {config.batch} must be a multiple of the data-parallel devices "
+                              f"({self.mesh.shape['data']})")
+        self.row_shards = row_shards
+        self.template = initial_state(self.setup)
         self.total_steps = config.epochs * self.setup.steps_per_epoch
         self.eval_every = config.eval_every * self.setup.steps_per_epoch
         # A log step at every evaluation, so that an early stop is seen there: eval_every's largest divisor ≤ log_every.
         self.log_every = max(d for d in range(1, min(config.log_every, self.eval_every) + 1)
                              if self.eval_every % d == 0)
         self.checkpoint_every = self.eval_every
-        self.steps_fn = compiled_steps(config)
+        self.steps_fn = compiled_steps(config, self.mesh if self.mesh.size > 1 else None)
         self.scores: dict[int, dict] = {}  # valid scores by step, for `evaluate`
         self.started = time.perf_counter()
 
@@ -207,13 +221,26 @@ class KgJob:
                 f.writelines(f"{i}\t{n}\n" for i, n in enumerate(names))
 
     def initial_state(self) -> KgState:
-        return initial_state(self.setup)
+        return self.template
 
-    def place(self, state):
-        return state
+    def place(self, state: KgState) -> KgState:
+        """Host -> the mesh: the game's tables (and their optimiser rows) and the best tables split by rows over
+        "model", padded to split evenly; the rest replicated."""
+        if self.mesh.size == 1:
+            return state
+        padded = state.replace(game=parallel.pad_tables(state.game, self.row_shards),
+                               best={k: parallel.pad_rows(v, self.row_shards) for k, v in state.best.items()})
+        rows, whole = NamedSharding(self.mesh, P("model", None)), parallel.replicated(self.mesh)
+        shardings = padded.replace(game=parallel.state_shardings(padded.game, self.mesh),
+                                   best={k: rows for k in padded.best}, best_mrr=whole, best_step=whole, stale=whole)
+        return parallel.place(padded, shardings)
 
-    def fetch(self, state):
-        return jax.device_get(state)
+    def fetch(self, state: KgState) -> KgState:
+        return parallel.unpad_tables(parallel.fetch(state), self.template)
+
+    def unpadded(self, params: dict) -> dict:
+        """The tables without the rows that pad them over the row shards (ranking reads every entity row)."""
+        return {name: value[: self.template.game.params[name].shape[0]] for name, value in params.items()}
 
     def advance(self, state: KgState, step: int, steps: int):
         plan = tuple(jnp.asarray(a) for a in step_plan(self.setup, step, steps))
@@ -226,10 +253,11 @@ class KgJob:
 
     def validate(self, state: KgState, step: int) -> KgState:
         start = time.perf_counter()
-        scores = link_prediction(self.setup, state.game.params, "valid")
+        scores = link_prediction(self.setup, self.unpadded(state.game.params), "valid")
         scores["eval_seconds"] = time.perf_counter() - start
         self.scores[step] = {"valid": scores, "epoch": step / self.setup.steps_per_epoch,
-                             "hardness": kg_hardness(self.setup, state.game)}
+                             "hardness": kg_hardness(self.setup, state.game.replace(
+                                 params=self.unpadded(state.game.params)))}
         if np.float32(scores["mrr"]) > np.float32(state.best_mrr):  # as stored: an equal MRR is no better
             best = jax.tree.map(jnp.copy, state.game.params)  # its own buffers: the next steps donate the game's
             return state.replace(best=best, best_mrr=jnp.float32(scores["mrr"]),
@@ -259,7 +287,7 @@ class KgJob:
     def finish(self, state: KgState, out: Path, writer: bool) -> dict:
         if not writer:
             return {}
-        best = jax.device_get(state.best)
+        best = jax.device_get(self.unpadded(state.best))
         final = {split: link_prediction(self.setup, best, split) for split in ("valid", "test")}
         final.update(best_step=int(state.best_step), best_epoch=int(state.best_step) / self.setup.steps_per_epoch,
                      steps=int(state.step), train_seconds=time.perf_counter() - self.started)
@@ -308,7 +336,7 @@ def predict(config: KgRunConfig, params: dict, entities: dict[str, int], given: 
 
 
 def train_kg(config: KgRunConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True,
-             stop_at_step: int | None = None) -> dict:
+             stop_at_step: int | None = None, devices: int | None = 1, row_shards: int = 1) -> dict:
     """Trains, evaluates and writes a run folder; returns the final metrics (those of metrics.json).
 
     The folder holds config.json (the settings, and which .npy file holds each table), entities.tsv and
@@ -316,6 +344,8 @@ def train_kg(config: KgRunConfig, out_dir: str | Path, *, resume: bool = False, 
     epochs), checkpoint.msgpack, and at the end each table of the best evaluation as {table}_embeddings.npy
     (entity_embeddings.npy [E, d], relation_embeddings.npy [R, d], and a model's others) and metrics.json
     (valid and test scores of those parameters, the step chosen). For TransE the score is −‖h + r − t‖ under
-    config.json's norm.
+    config.json's norm. devices, row_shards: as the word run's (each step's triples split over `devices`, the
+    tables by rows over `row_shards` of them).
     """
-    return run.train(KgJob, config, out_dir, resume=resume, progress=progress, stop_at_step=stop_at_step)
+    return run.train(KgJob, config, out_dir, resume=resume, progress=progress, stop_at_step=stop_at_step,
+                     devices=devices, row_shards=row_shards)

@@ -143,3 +143,23 @@ def test_generator_runs_record_their_hardness(tmp_path, flags):
     assert any("gen_entropy" in r for r in records if r["kind"] == "train")
     final = json.loads((run_dir / "metrics.json").read_text())
     assert np.isfinite(final["test"]["mrr"])
+
+
+def test_four_devices_and_row_shards_give_the_one_device_tables(tmp_path):
+    """The uniform sampler's step on 4 virtual CPU devices, the triples split over them (4:1) and the entity table
+    split by rows too (4:2, 4:4; 25 entities pad unevenly), gives the tables of 1 device."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = write_grid(tmp_path / "grid")
+    worker = Path(__file__).with_name("kg_parallel_worker.py")
+    meshes = ["1:1", "4:1", "4:2", "4:4"]
+    done = subprocess.run([sys.executable, str(worker), str(data), str(tmp_path / "t.npz"), *meshes],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    tables = np.load(tmp_path / "t.npz")
+    for mesh in meshes[1:]:
+        for name in ("entity", "relation", "loss"):
+            np.testing.assert_allclose(tables[f"{mesh}/{name}"], tables[f"1:1/{name}"], rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{mesh} {name}")
