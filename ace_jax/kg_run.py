@@ -152,35 +152,44 @@ def compiled_steps(config: KgRunConfig, mesh=None):
     return jax.jit(functools.partial(run_steps, config=config, mesh=mesh), donate_argnums=0)
 
 
+@functools.partial(jax.jit, static_argnames=("config", "side"))
+def probe_scores(config: KgRunConfig, state: game.GameState, batch: kg.TripleBatch, noise_data, key, *, side: str):
+    """For probes all corrupted on `side`: the discriminator's logits over every entity [c, E] (the true one at
+    −inf), the positive's [c], and the generator's proposal (logits, draws) as a step makes it, or Nones."""
+    family, parts = family_of(config), game_of(config)
+    kept = batch.tails if side == "head" else batch.heads
+    target = batch.heads if side == "head" else batch.tails
+    scores = scorer_of(config).score_all(state.params, kept, batch.relations, side) + family.gamma
+    rows = jnp.arange(scores.shape[0])
+    pos = scores[rows, target]
+    scores = scores.at[rows, target].set(-jnp.inf)  # the true entity is no negative
+    if parts.generator is None:
+        return scores, pos, None, None
+    proposal = parts.generator.propose(state.gen_params, batch, noise_data, key, family=family, game=parts,
+                                       sparse=False, disc=state.params)
+    return scores, pos, proposal.logits, proposal.draws
+
+
 def kg_hardness(setup: Setup, state: game.GameState, *, draws: int = 5, top_k: int = 100, chunk: int = 256) -> dict:
     """The hardness measures (ace_jax.hardness) on fixed training triples, each corrupted on a fixed side: the
     discriminator's loss on generator and noise draws, how often they reach its top-k entities for that side
     (the true entity left out), the generator's entropy and the overlap of its top-10 between triples. The
     generator's softmax is the one training draws from (for pool and KBGAN forms, over fresh candidates)."""
     config, (probes, sides) = setup.config, setup.probes
-    scorer, family, parts = scorer_of(config), family_of(config), game_of(config)
+    parts = game_of(config)
     key, measured = jax.random.key(config.seed), []
-    for start in range(0, len(probes), chunk):
-        triples, head = probes[start:start + chunk], sides[start:start + chunk]
-        batch = kg.make_batch(triples, jnp.zeros(len(setup.graph.relations)), setup.known, key)
-        batch = batch.replace(corrupt_head=jnp.asarray(head))
-        kept = jnp.where(batch.corrupt_head, batch.tails, batch.heads)
-        target = jnp.where(batch.corrupt_head, batch.heads, batch.tails)
-        scores = jnp.where(batch.corrupt_head[:, None], scorer.score_all(state.params, kept, batch.relations, "head"),
-                           scorer.score_all(state.params, kept, batch.relations, "tail")) + family.gamma
-        rows = jnp.arange(len(triples))
-        pos = scores[rows, target]
-        scores = scores.at[rows, target].set(-jnp.inf)  # the true entity is no negative
-        k_noise, k_gen, k_pool = jax.random.split(jax.random.fold_in(key, start), 3)
-        gen_logits = gen_draws = None
-        if parts.generator is not None:
-            proposal = parts.generator.propose(state.gen_params, batch, setup.noise, k_pool, family=family, game=parts,
-                                               sparse=False, disc=state.params)
-            gen_logits, gen_draws = proposal.logits, proposal.draws
-        noise_ids = noise.sample(setup.noise, k_noise, (len(triples), draws))
-        top_gen = min(10, (scores if gen_logits is None else gen_logits).shape[1])
-        measured.append(hardness.measure_chunk(scores, pos, gen_logits, noise_ids, k_gen, gen_draws, loss=parts.loss,
-                                               draws=draws, top_k=min(top_k, scores.shape[1]), top_gen=top_gen))
+    for side, group in (("head", probes[sides]), ("tail", probes[~sides])):
+        for start in range(0, len(group), chunk):
+            triples = group[start:start + chunk]
+            batch = kg.make_batch(triples, jnp.zeros(len(setup.graph.relations)), setup.known, key)
+            batch = batch.replace(corrupt_head=jnp.full(len(triples), side == "head"))
+            k_noise, k_gen, k_pool = jax.random.split(jax.random.fold_in(key, start + (side == "head")), 3)
+            scores, pos, gen_logits, gen_draws = probe_scores(config, state, batch, setup.noise, k_pool, side=side)
+            noise_ids = noise.sample(setup.noise, k_noise, (len(triples), draws))
+            top_gen = min(10, (scores if gen_logits is None else gen_logits).shape[1])
+            measured.append(hardness.measure_chunk(scores, pos, gen_logits, noise_ids, k_gen, gen_draws,
+                                                   loss=parts.loss, draws=draws, top_k=min(top_k, scores.shape[1]),
+                                                   top_gen=top_gen))
     return hardness.summarize(jax.device_get(measured), float(np.log(len(setup.graph.entities))))
 
 
