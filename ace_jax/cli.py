@@ -313,6 +313,13 @@ S2NET_TRAIN_FIELDS = ("data", "test_data", "dim", "loss", "sampler", "negatives"
                       "checkpoint_every")
 
 
+def add_resume_and_quiet(parser, budget: str) -> None:
+    parser.add_argument("--resume", action="store_true",
+                        help=f"continue the run in --out with its settings (a flag that differs is an error, but "
+                             f"{budget}, which may grow); on a finished run, print its scores")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+
 def add_s2net_parser(commands) -> None:
     s = commands.add_parser("s2net", help="S2Net text similarity: train, evaluate, find similar texts")
     sub = s.add_subparsers(dest="s2net_command", required=True, parser_class=Parser)
@@ -357,10 +364,7 @@ def add_s2net_parser(commands) -> None:
     t.add_argument("--seed", type=int, default=0, help="seed of the steps' pairs, A and the game")
     t.add_argument("--log-every", type=int, default=100, help="steps between records, progress and dev scores")
     t.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (0: at the end)")
-    t.add_argument("--resume", action="store_true",
-                   help="continue the run in --out with its settings (a flag that differs is an error, but --steps, "
-                        "which may grow); on a finished run, print its scores")
-    t.add_argument("--quiet", action="store_true", help="no progress line")
+    add_resume_and_quiet(t, "--steps")
     e = sub.add_parser("eval", help="correlation with gold scores and paraphrase retrieval")
     e.add_argument("run", help="a folder written by s2net train")
     e.add_argument("--data", default=None, help="stsb, sick or a TSV file (None: the run's own evaluation sets)")
@@ -524,10 +528,7 @@ def add_kg_parser(commands) -> None:
     t.add_argument("--devices", type=int, default=1,
                    help="devices to split each step's triples over (on a CPU-only machine, N > 1 makes N CPU devices)")
     t.add_argument("--row-shards", type=int, default=1, help="devices that split each table by rows")
-    t.add_argument("--resume", action="store_true",
-                   help="continue the run in --out with its settings (a flag that differs is an error, but "
-                        "--epochs, which may grow); on a finished run, print its scores")
-    t.add_argument("--quiet", action="store_true", help="no progress line")
+    add_resume_and_quiet(t, "--epochs")
     e = sub.add_parser("eval", help="filtered link prediction of a trained run")
     e.add_argument("run", help="a folder written by kg train")
     e.add_argument("--split", default="test", choices=["valid", "test"])
