@@ -268,9 +268,10 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(CURVE_SETS), figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, len(CURVE_SETS), figsize=(12, 4.2))
+    colours = plt.get_cmap("tab20").colors  # more rows than the default cycle's 10 colours
     for ax, name in zip(axes, CURVE_SETS):
-        for method, runs in results.items():
+        for index, (method, runs) in enumerate(results.items()):
             runs = [r for r in runs if "diverged" not in r]
             if not runs:
                 continue
@@ -281,12 +282,13 @@ def plot(results: dict, path: Path) -> None:
             xs = np.array([[p["pairs"] for p in r["curve"][:points]] for r in runs]).mean(0)
             ys = np.array([[p[name]["spearman"] for p in r["curve"][:points]] for r in runs])
             ax.errorbar(xs, ys.mean(0), yerr=stats.sample_std(ys) if len(runs) > 1 else None, marker="o", ms=3,
-                        capsize=2, label=method)
+                        capsize=2, label=method, color=colours[2 * index % 20 + (2 * index // 20) % 2],
+                        ls="--" if ":" in method else "-")
         ax.set_title(name)
         ax.set_xlabel("positive pairs seen")
         ax.set_ylabel("Spearman ρ")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     with io.atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=120)

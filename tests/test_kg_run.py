@@ -78,10 +78,10 @@ def test_a_shrunk_run_through_the_cli_and_ranks_anyone_can_recompute(tmp_path, c
 
 def test_resume_gives_the_unbroken_run(tmp_path):
     data = write_grid(tmp_path / "grid")
-    config = KgRunConfig(data=str(data), dim=8, batch=8, negatives=4, lr=0.01, margin=1.0, epochs=20, eval_every=10,
+    config = KgRunConfig(data=str(data), dim=8, batch=8, negatives=4, lr=0.01, margin=1.0, epochs=10, eval_every=5,
                          sampler="self-adv", sides="bernoulli")
     whole = kg_run.train_kg(config, tmp_path / "whole", progress=False)
-    assert kg_run.train_kg(config, tmp_path / "parts", progress=False, stop_at_step=37) == {}
+    assert kg_run.train_kg(config, tmp_path / "parts", progress=False, stop_at_step=17) == {}
     resumed = kg_run.train_kg(config, tmp_path / "parts", resume=True, progress=False)
     for name in ("entity_embeddings.npy", "relation_embeddings.npy"):
         np.testing.assert_array_equal(np.load(tmp_path / "whole" / name), np.load(tmp_path / "parts" / name))
@@ -135,7 +135,8 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
 def test_generator_runs_record_their_hardness(tmp_path, flags):
     data = write_grid(tmp_path / "grid")
     run_dir = tmp_path / "run"
-    assert main(["kg", "train", "--data", str(data), "--out", str(run_dir), "--epochs", "20", *FLAGS, *flags]) == 0
+    assert main(["kg", "train", "--data", str(data), "--out", str(run_dir), "--epochs", "10", *FLAGS, *flags,
+                 "--eval-every", "5"]) == 0
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if r["kind"] == "eval"]
     assert len(evals) == 2 and all(np.isfinite(r["hardness"]["loss_ratio"]) for r in evals)
