@@ -303,9 +303,30 @@ class KgJob:
         for name, file in self.config.to_json()["arrays"].items():
             with io.atomic_write(out / file, "wb") as f:
                 np.save(f, np.asarray(best[name], np.float32))
+        plot_valid_curve(out, self.config)
         with io.atomic_write(out / self.final_file) as f:
             json.dump(run.finite_or_null(final), f, indent=2)
         return final
+
+
+def plot_valid_curve(out: Path, config: KgRunConfig) -> None:
+    """valid_mrr.png: the run's valid MRR against epochs, from its metrics.jsonl."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [r for r in run.read_records(out / "metrics.jsonl") if r.get("kind") == "eval"]
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.plot([r["epoch"] for r in records], [r["valid"]["mrr"] for r in records], marker="o", ms=3,
+            label=config.sampler)
+    ax.set(xlabel="epoch", ylabel="valid MRR (filtered)", title=f"{Path(config.data).name}: {config.model}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with io.atomic_write(out / "valid_mrr.png", "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
 
 
 def load_config(run_dir: str | Path) -> KgRunConfig:

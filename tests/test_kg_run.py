@@ -61,7 +61,7 @@ def test_a_shrunk_run_through_the_cli_ranks_anyone_can_recompute_and_predict(tmp
     run_dir = tmp_path / "run"
     assert main(["kg", "train", "--data", str(data), "--out", str(run_dir), "--epochs", "40", *FLAGS]) == 0
     for name in ("config.json", "entities.tsv", "relations.tsv", "entity_embeddings.npy", "relation_embeddings.npy",
-                 "metrics.json", "metrics.jsonl", "checkpoint.msgpack"):
+                 "metrics.json", "metrics.jsonl", "checkpoint.msgpack", "valid_mrr.png"):
         assert (run_dir / name).exists(), name
     config = json.loads((run_dir / "config.json").read_text())
     assert config["arrays"] == {"entity": "entity_embeddings.npy", "relation": "relation_embeddings.npy"}
