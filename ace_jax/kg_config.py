@@ -32,8 +32,8 @@ class KgRunConfig:
     The generator (families.kg.KgGenerator): a softmax over every entity (exact), over `candidates` uniform
     draws shared by the batch (pool) or each triple's own (kbgan; candidates 0 takes 1024 and 20), on its own
     DistMult or ComplEx tables (gen_tables own) or reading the discriminator's (discriminator: β · s_D + c).
-    loss: margin, max(0, margin − s+ + s-)
-    per corruption; or logistic, RotatE's −log σ(γ + s+) − Σ w log σ(−γ − s-), with s the model's score.
+    loss: margin, max(0, margin − s+ + s-) per corruption; or logistic, RotatE's −log σ(γ + s+) − Σ w log σ(−γ − s-),
+    with s the model's score.
     The valid split is ranked every `eval_every` epochs; after `patience` evaluations without a better valid
     MRR training stops (0: never), and the outputs are the best evaluation's parameters.
     """
