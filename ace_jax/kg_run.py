@@ -125,11 +125,12 @@ def step_plan(setup: Setup, start: int, num_steps: int) -> tuple[np.ndarray, np.
     return triples, mask
 
 
-def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, config: KgRunConfig, mesh=None):
+def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, family: kg.Triples, parts: game.Game,
+              mesh=None):
     """The game's steps over a plan, scanned; each step's sides drawn from the state's key and step; TransE's
     and TransD's entity rows put back in the unit ball after each step; metrics averaged. mesh (many devices):
     each step's triples split over "data", the touched rows gathered to every device (updates.sparse)."""
-    family, parts, scorer = family_of(config), game_of(config), scorer_of(config)
+    scorer = family.scorer
     update = updates.sparse
     if mesh is not None:
         update = functools.partial(updates.sparse, rows_sharding=NamedSharding(mesh, P()))
@@ -148,18 +149,19 @@ def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, con
 
 
 @functools.cache
-def compiled_steps(config: KgRunConfig, mesh=None):
-    return jax.jit(functools.partial(run_steps, config=config, mesh=mesh), donate_argnums=0)
+def compiled_steps(family: kg.Triples, parts: game.Game, mesh=None):
+    """The jitted steps of a family and game (not of a whole config: seeds, data and budgets share them)."""
+    return jax.jit(functools.partial(run_steps, family=family, parts=parts, mesh=mesh), donate_argnums=0)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "side"))
-def probe_scores(config: KgRunConfig, state: game.GameState, batch: kg.TripleBatch, noise_data, key, *, side: str):
+@functools.partial(jax.jit, static_argnames=("family", "parts", "side"))
+def probe_scores(state: game.GameState, batch: kg.TripleBatch, noise_data, key, *, family: kg.Triples,
+                 parts: game.Game, side: str):
     """For probes all corrupted on `side`: the discriminator's logits over every entity [c, E] (the true one at
     −inf), the positive's [c], and the generator's proposal (logits, draws) as a step makes it, or Nones."""
-    family, parts = family_of(config), game_of(config)
     kept = batch.tails if side == "head" else batch.heads
     target = batch.heads if side == "head" else batch.tails
-    scores = scorer_of(config).score_all(state.params, kept, batch.relations, side) + family.gamma
+    scores = family.scorer.score_all(state.params, kept, batch.relations, side) + family.gamma
     rows = jnp.arange(scores.shape[0])
     pos = scores[rows, target]
     scores = scores.at[rows, target].set(-jnp.inf)  # the true entity is no negative
@@ -176,7 +178,7 @@ def kg_hardness(setup: Setup, state: game.GameState, *, draws: int = 5, top_k: i
     (the true entity left out), the generator's entropy and the overlap of its top-10 between triples. The
     generator's softmax is the one training draws from (for pool and KBGAN forms, over fresh candidates)."""
     config, (probes, sides) = setup.config, setup.probes
-    parts = game_of(config)
+    family, parts = family_of(config), game_of(config)
     key, measured = jax.random.key(config.seed), []
     for side, group in (("head", probes[sides]), ("tail", probes[~sides])):
         for start in range(0, len(group), chunk):
@@ -184,7 +186,8 @@ def kg_hardness(setup: Setup, state: game.GameState, *, draws: int = 5, top_k: i
             batch = kg.make_batch(triples, jnp.zeros(len(setup.graph.relations)), setup.known, key)
             batch = batch.replace(corrupt_head=jnp.full(len(triples), side == "head"))
             k_noise, k_gen, k_pool = jax.random.split(jax.random.fold_in(key, start + (side == "head")), 3)
-            scores, pos, gen_logits, gen_draws = probe_scores(config, state, batch, setup.noise, k_pool, side=side)
+            scores, pos, gen_logits, gen_draws = probe_scores(state, batch, setup.noise, k_pool, family=family,
+                                                              parts=parts, side=side)
             noise_ids = noise.sample(setup.noise, k_noise, (len(triples), draws))
             top_gen = min(10, (scores if gen_logits is None else gen_logits).shape[1])
             measured.append(hardness.measure_chunk(scores, pos, gen_logits, noise_ids, k_gen, gen_draws,
@@ -220,7 +223,7 @@ class KgJob:
         self.log_every = max(d for d in range(1, min(config.log_every, self.eval_every) + 1)
                              if self.eval_every % d == 0)
         self.checkpoint_every = self.eval_every
-        self.steps_fn = compiled_steps(config, self.mesh if self.mesh.size > 1 else None)
+        self.steps_fn = compiled_steps(family_of(config), game_of(config), self.mesh if self.mesh.size > 1 else None)
         self.scores: dict[int, dict] = {}  # valid scores by step, for `evaluate`
         self.started = time.perf_counter()
 
