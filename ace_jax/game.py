@@ -81,7 +81,9 @@ class Family(Protocol):
     generator_queries(batch) -> what a generator conditions on (generator.Exact, Pool, Kbgan, Tied);
     generator_rows(params, queries) -> (query vectors [B, d], candidate table [N, d]): the discriminator's rows
     generator.Tied reads;
-    extra_loss(rows, batch) -> {name: scalar}, losses added to the discriminator's (S2Net's gold pairs).
+    extra_loss(rows, batch) -> {name: scalar}, losses added to the discriminator's (S2Net's gold pairs);
+    constrain(params, ids) -> params: puts the rows the step read (and so moved) back where the model keeps them
+    (TransE's unit ball), after the discriminator's move.
     """
 
     def init(self, key: jax.Array, *sizes) -> dict: ...  # the discriminator's tables (sizes: the family's own)
@@ -138,7 +140,10 @@ def step(state: GameState, batch, noise, *, family, game: Game, update=updates.s
         return objective, (logits, {"mined_loss": mined, **extra})
 
     term_weights = jnp.concatenate([layout.pairs[..., None], keep], axis=-1)  # [B, P, 1 + K], for a fused update
-    params, opt_state, _, (logits, parts) = update(state, family.rows(batch, negatives), loss_of_rows, term_weights)
+    ids = family.rows(batch, negatives)
+    params, opt_state, _, (logits, parts) = update(state, ids, loss_of_rows, term_weights)
+    if hasattr(family, "constrain"):
+        params = family.constrain(params, ids)
     logits = jax.lax.stop_gradient(logits)
     metrics = discriminator_metrics(logits, parts, layout, keep, false_neg, game.score_metrics)
     moved = state.replace(step=state.step + 1, params=params, opt_state=opt_state, pairs=state.pairs + n_pairs)

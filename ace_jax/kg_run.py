@@ -31,8 +31,9 @@ def scorer_of(config: KgRunConfig) -> KgScorer:
 
 
 def family_of(config: KgRunConfig) -> kg.Triples:
-    return kg.Triples(scorer_of(config), config.gamma if config.loss == "logistic" else 0.0, config.regulariser,
-                      config.reg_weight)
+    scorer = scorer_of(config)
+    return kg.Triples(scorer, config.gamma if config.loss == "logistic" else 0.0, config.regulariser,
+                      config.reg_weight, unit_ball=scorer.unit_entities)
 
 
 def generator_of(config: KgRunConfig) -> kg.KgGenerator | None:
@@ -127,10 +128,9 @@ def step_plan(setup: Setup, start: int, num_steps: int) -> tuple[np.ndarray, np.
 
 def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, family: kg.Triples, parts: game.Game,
               mesh=None):
-    """The game's steps over a plan, scanned; each step's sides drawn from the state's key and step; TransE's
-    and TransD's entity rows put back in the unit ball after each step; metrics averaged. mesh (many devices):
-    each step's triples split over "data", the touched rows gathered to every device (updates.sparse)."""
-    scorer = family.scorer
+    """The game's steps over a plan, scanned; each step's sides drawn from the state's key and step (TransE's and
+    TransD's entity rows are put back in the unit ball by the family's constrain); metrics averaged. mesh (many
+    devices): each step's triples split over "data", the touched rows gathered to every device (updates.sparse)."""
     update = updates.sparse
     if mesh is not None:
         update = functools.partial(updates.sparse, rows_sharding=NamedSharding(mesh, P()))
@@ -141,8 +141,7 @@ def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, fam
             triples, mask = jax.lax.with_sharding_constraint((triples, mask), NamedSharding(mesh, P("data")))
         key = jax.random.fold_in(jax.random.fold_in(state.key, 7), state.step)
         batch = kg.make_batch(triples, head_probs, known, key, mask)
-        state, metrics = game.step(state, batch, noise_data, family=family, game=parts, update=update)
-        return state.replace(params=scorer.constrain(state.params)), metrics
+        return game.step(state, batch, noise_data, family=family, game=parts, update=update)
 
     state, metrics = jax.lax.scan(body, state, plan)
     return state, jax.tree.map(jnp.mean, metrics)

@@ -187,3 +187,16 @@ def test_an_ace_step_with_each_generator_moves_both_players_and_compiles_once(fo
         for old, new in zip(jax.tree.leaves(before), jax.tree.leaves((state.params, state.gen_params))):
             assert not np.array_equal(old, new)
     assert len(traces) == 1 and 0 < float(metrics["generated_fraction"]) < 1
+
+
+def test_the_unit_ball_constrains_the_rows_a_step_read_and_only_them():
+    scorer = KgScorer("transe", 1)
+    family = kg.Triples(scorer, unit_ball=True)
+    params = {name: 3.0 * value for name, value in family.init(jax.random.key(0), E, R, DIM).items()}  # norms > 1
+    batch = kg_batch(TRAIN[:1], [False], kg.KnownTriples.build(TRAIN, E, R))  # (0, 0, 1), its tail corrupted
+    parts = game.Game(negatives=K, loss=losses.Hinge(MARGIN))
+    state = game.create_state(jax.random.key(1), params, optax.sgd(LR))
+    new, _ = jax.jit(functools.partial(game.step, family=family, game=parts))(state, batch, one_hot_noise(4))
+    norms = np.linalg.norm(np.asarray(new.params["entity"]), axis=1)
+    assert norms[[0, 1, 4]].max() <= 1.0 + 1e-5  # the head, the true tail and the negative
+    np.testing.assert_array_equal(np.asarray(new.params["entity"])[[2, 3, 5]], np.asarray(params["entity"])[[2, 3, 5]])
