@@ -462,7 +462,8 @@ def run_s2net_similar(args, parser) -> int:
 KG_TRAIN_FIELDS = ("data", "model", "norm", "dim", "sampler", "sides", "negatives", "loss", "margin", "gamma",
                    "self_adv_temperature", "lam", "generator", "gen_tables", "gen_model", "gen_dim", "gen_lr",
                    "gen_temperature", "candidates", "entropy_weight", "entropy_target", "regulariser", "reg_weight",
-                   "optimizer", "lr", "batch", "epochs", "eval_every", "patience", "eval_batch", "seed", "log_every")
+                   "optimizer", "lr", "batch", "epochs", "eval_every", "patience", "eval_batch", "seed", "log_every",
+                   "init", "gen_init")
 
 
 def add_kg_parser(commands) -> None:
@@ -525,6 +526,11 @@ def add_kg_parser(commands) -> None:
     t.add_argument("--eval-batch", type=int, default=defaults.eval_batch, help="queries ranked at once")
     t.add_argument("--seed", type=int, default=defaults.seed)
     t.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between records and progress")
+    t.add_argument("--init", default=defaults.init, metavar="RUN",
+                   help="start the discriminator from a finished kg run's tables (same graph, model and --dim)")
+    t.add_argument("--gen-init", default=defaults.gen_init, metavar="RUN",
+                   help="start the generator's own tables from a finished kg run (same graph, --gen-model and "
+                        "--gen-dim): KBGAN's pretraining")
     t.add_argument("--devices", type=int, default=1,
                    help="devices to split each step's triples over (on a CPU-only machine, N > 1 makes N CPU devices)")
     t.add_argument("--row-shards", type=int, default=1, help="devices that split each table by rows")

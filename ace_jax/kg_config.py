@@ -34,6 +34,9 @@ class KgRunConfig:
     DistMult or ComplEx tables (gen_tables own) or reading the discriminator's (discriminator: β · s_D + c).
     loss: margin, max(0, margin − s+ + s-) per corruption; or logistic, RotatE's −log σ(γ + s+) − Σ w log σ(−γ − s-),
     with s the model's score.
+    init, gen_init: a finished kg run on the same graph whose tables start the discriminator (its model and dim
+    this run's) or the generator's own tables (gen_model, gen_dim): KBGAN's pretraining. Its epochs are not this
+    run's: add them to its budget when comparing samplers.
     The valid split is ranked every `eval_every` epochs; after `patience` evaluations without a better valid
     MRR training stops (0: never), and the outputs are the best evaluation's parameters.
     """
@@ -70,6 +73,8 @@ class KgRunConfig:
     eval_batch: int = 256
     seed: int = 0
     log_every: int = 100
+    init: str = ""
+    gen_init: str = ""
 
     def __post_init__(self):
         positive = "{name} must be positive, not {value}"
@@ -102,6 +107,8 @@ class KgRunConfig:
             (self.eval_batch >= 1, "eval_batch", self.eval_batch, at_least_1),
             (self.log_every >= 1, "log_every", self.log_every, at_least_1),
             (self.lr > 0, "lr", self.lr, positive),
+            (not self.gen_init or (self.uses_generator and self.gen_tables == "own"), "gen_init", self.gen_init,
+             "{name} starts the generator's own tables: it needs --sampler kbgan or ace and --gen-tables own"),
             (self.margin >= 0, "margin", self.margin, "{name} must be at least 0, not {value}"),
             (self.reg_weight >= 0, "reg_weight", self.reg_weight, "{name} must be at least 0, not {value}"),
         ])

@@ -17,7 +17,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from ace_jax import game, hardness, io, losses, noise, parallel, run, sparse_optim, updates
 from ace_jax.data import triples as triples_lib
-from ace_jax.errors import AceJaxError
+from ace_jax.errors import AceJaxError, SettingError
 from ace_jax.evaluate import ranking
 from ace_jax.families import kg
 from ace_jax.kg_config import KgRunConfig
@@ -101,10 +101,14 @@ def initial_state(setup: Setup) -> KgState:
     config = setup.config
     k_init, k_state, k_gen = jax.random.split(jax.random.PRNGKey(config.seed), 3)  # raw keys: checkpoints hold them
     sizes = len(setup.graph.entities), len(setup.graph.relations)
-    params = scorer_of(config).constrain(family_of(config).init(k_init, *sizes, config.dim))
+    params = (warm_start(config.init, setup.graph, config.model, config.dim, "init") if config.init
+              else family_of(config).init(k_init, *sizes, config.dim))
+    params = scorer_of(config).constrain(params)
     part, gen_params, gen_tx = generator_of(config), None, None
     if part is not None:
-        gen_params, gen_tx = part.init(k_gen, *sizes, config.gen_dim, config.gen_temperature), optax.adam(config.gen_lr)
+        gen_params = (warm_start(config.gen_init, setup.graph, config.gen_model, config.gen_dim, "gen_init")
+                      if config.gen_init else part.init(k_gen, *sizes, config.gen_dim, config.gen_temperature))
+        gen_tx = optax.adam(config.gen_lr)
     state = game.create_state(k_state, params, OPTIMIZERS[config.optimizer](config.lr), gen_params, gen_tx,
                               baseline=game_of(config).baseline.init())
     return KgState(state, jax.tree.map(jnp.copy, params), jnp.float32(-1.0), jnp.int32(0), jnp.int32(0))
@@ -331,8 +335,8 @@ def plot_valid_curve(out: Path, config: KgRunConfig) -> None:
     plt.close(fig)
 
 
-def load_config(run_dir: str | Path) -> KgRunConfig:
-    return run.load_config(run_dir, "kg", KgRunConfig.from_json, field="run")
+def load_config(run_dir: str | Path, field: str = "run") -> KgRunConfig:
+    return run.load_config(run_dir, "kg", KgRunConfig.from_json, field=field)
 
 
 def load_params(run_dir: str | Path, config: KgRunConfig) -> dict:
@@ -343,6 +347,19 @@ def load_params(run_dir: str | Path, config: KgRunConfig) -> dict:
             raise AceJaxError(f"{run_dir / file}: missing; is the run finished?")
         params[name] = jnp.asarray(np.load(run_dir / file))
     return params
+
+
+def warm_start(run_dir: str, graph: triples_lib.KnowledgeGraph, model: str, dim: int, field: str) -> dict:
+    """The tables of a finished kg run of `model` at `dim` on the same entities and relations, to start from."""
+    saved = load_config(run_dir, field)
+    if (saved.model, saved.dim) != (model, dim):
+        raise SettingError(field, run_dir, f"{{name}} {{value}} holds a {saved.model} of dimension {saved.dim}, not "
+                                           f"a {model} of {dim}")
+    for name, names in (("entities", graph.entities), ("relations", graph.relations)):
+        ids = read_names(Path(run_dir) / f"{name}.tsv")
+        if sorted(ids, key=ids.get) != list(names):
+            raise SettingError(field, run_dir, f"{{name}} {{value}} was trained on other {name}")
+    return load_params(run_dir, saved)
 
 
 def read_names(path: Path) -> dict[str, int]:

@@ -157,3 +157,23 @@ def test_four_devices_and_row_shards_give_the_one_device_tables(tmp_path):
         for name in ("entity", "relation", "loss"):
             np.testing.assert_allclose(tables[f"{mesh}/{name}"], tables[f"1:1/{name}"], rtol=1e-5, atol=1e-6,
                                        err_msg=f"{mesh} {name}")
+
+
+def test_warm_starts_take_a_finished_runs_tables_and_refuse_another_model(tmp_path, capsys, monkeypatch):
+    data = write_grid(tmp_path / "grid")
+    pretrained = tmp_path / "distmult"
+    kg_run.train_kg(KgRunConfig(data=str(data), model="distmult", dim=8, batch=8, epochs=5, eval_every=5),
+                    pretrained, progress=False)
+    tables = {name: np.load(pretrained / f"{name}_embeddings.npy") for name in ("entity", "relation")}
+    config = KgRunConfig(data=str(data), model="distmult", dim=8, sampler="kbgan", gen_dim=8, init=str(pretrained),
+                         gen_init=str(pretrained))
+    state = kg_run.initial_state(kg_run.build(config)).game
+    for name, table in tables.items():  # both players start from the pretrained tables (DistMult has no constraint)
+        np.testing.assert_array_equal(state.params[name], table)
+        np.testing.assert_array_equal(state.gen_params[name], table)
+    base = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS]
+    assert "--init" in one_line_error([*base, "--init", str(pretrained)], tmp_path, capsys, monkeypatch)  # TransE
+    assert "--gen-init" in one_line_error([*base, "--sampler", "kbgan", "--gen-dim", "4", "--gen-init",
+                                           str(pretrained)], tmp_path, capsys, monkeypatch)
+    assert "--gen-init" in one_line_error([*base, "--gen-init", str(pretrained)], tmp_path, capsys, monkeypatch)
+    assert not (tmp_path / "out").exists()
