@@ -126,6 +126,9 @@ def add_train_parser(commands) -> None:
                         "(0: none)")
     g.add_argument("--gen-dim", type=int, default=32, help="the generator's dimension (--gen-tables own)")
     g.add_argument("--gen-lr", dest="gen_learning_rate", type=float, default=1e-3, help="the generator's Adam step")
+    g.add_argument("--gen-init", default="", metavar="RUN",
+                   help="start the generator's own tables a, b from a finished run's input and output rows (same "
+                        "vocabulary, its --dim = --gen-dim): a warm start, whose pairs a comparison must count")
     g.add_argument("--gen-bf16", action="store_true",
                    help="exact generator: its [B, V] product on bfloat16 inputs, float32 accumulation (for GPU/TPU)")
     g.add_argument("--baseline", default="moving-average", choices=["none", "moving-average", "self-critical"],

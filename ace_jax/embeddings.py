@@ -50,6 +50,7 @@ class WordConfig:
     gen_dim: int = 32
     gen_learning_rate: float = 1e-3
     gen_bias: str = "noise"  # the generator starts as p_nce ("noise") or uniform ("zero")
+    gen_init: str = ""  # a finished word run (same vocabulary, dim = gen_dim) whose input/output rows start a and b
     seed: int = 0
     eval_sets: tuple[str, ...] = ("ws353", "rw")
     eval_every: int = 0  # steps between evaluations during training; 0: only at the end
@@ -79,6 +80,9 @@ class WordConfig:
              + "), not {value}"),
             (self.gen_bias in ("noise", "zero"), "gen_bias", self.gen_bias,
              "{name} must be noise or zero, not {value!r}"),
+            (not self.gen_init or (self.game.uses_generator and self.game.gen_tables == "own"), "gen_init",
+             self.gen_init, "{name} starts the generator's own tables: it needs the adv or ace sampler and "
+             "gen_tables own"),
             (self.sample >= 0, "sample", self.sample, "{name} must be at least 0, not {value}"),
             (self.row_clip >= 0, "row_clip", self.row_clip, "{name} must be at least 0 (0: off), not {value}"),
             (self.known_positives >= 0, "known_positives", self.known_positives,
@@ -270,6 +274,8 @@ def build(config: WordConfig, *, devices: int | None = 1, row_shards: int = 1) -
         points, codes, _ = huffman.build_huffman_tree(counts)
         tables = word.HuffmanTables(jnp.asarray(points), jnp.asarray(codes))
     state = initial_state(config, vocab_size, noise.log_probs)
+    if config.gen_init:
+        state = state.replace(gen_params=warm_generator(config, corpus.vocab.words, state.gen_params))
     game_step = word.make_step(config.game, state, model=config.model, mesh=mesh if mesh.size > 1 else None)
     known = None
     if config.known_positives:
@@ -321,14 +327,28 @@ def initial_state(config: WordConfig, vocab_size: int, noise_log_probs: jax.Arra
                              baseline=word.game_parts(config.game).baseline.init())
 
 
-def load_run(run_dir: str | Path) -> tuple[WordConfig, list[str], game.GameState]:
+def warm_generator(config: WordConfig, words, gen_params: dict) -> dict:
+    """The generator's own tables a [V, d_g] and b [V, d_g] from the input and output rows of the finished run
+    config.gen_init (same vocabulary, dim = gen_dim): g(y|x) ∝ exp(u_x · v_y + c_y) from the start, with c as
+    gen_bias gives. Its pairs are not this run's: count them in a comparison's budget."""
+    saved, saved_words, saved_state = load_run(config.gen_init, field="gen_init")
+    for ok, problem in ((list(saved_words) == list(words), "was trained on another vocabulary"),
+                        (saved.dim == config.gen_dim, f"has dim {saved.dim}, not gen_dim {config.gen_dim}"),
+                        (saved_state.params["out"].shape[0] == len(words),
+                         f"is a {saved.game.sampler} run: its output rows are not one per word")):
+        if not ok:
+            raise SettingError("gen_init", config.gen_init, "{name} {value} " + problem)
+    return {**gen_params, "query": saved_state.params["in"], "cand": saved_state.params["out"]}
+
+
+def load_run(run_dir: str | Path, field: str = "run") -> tuple[WordConfig, list[str], game.GameState]:
     """A word run folder's settings, vocabulary and last checkpoint, read without its corpus."""
     folder = Path(run_dir)
-    config = run.load_config(folder, "word", WordConfig.from_json, field="run")
+    config = run.load_config(folder, "word", WordConfig.from_json, field=field)
     try:
         words = Vocab.from_file(folder / "vocab.tsv").words
     except OSError as error:
-        raise SettingError("run", str(folder),
+        raise SettingError(field, str(folder),
                            f"{{name}} {{value}}: cannot read vocab.tsv ({error.strerror})") from None
     template = initial_state(config, len(words), jnp.zeros(len(words)))
     state = io.load_checkpoint(folder / "checkpoint.msgpack", jax.device_get(template))

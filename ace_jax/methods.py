@@ -109,5 +109,6 @@ def parse_variant(text: str, registry=None) -> tuple[str, dict]:
 
 
 def variant_folder(text: str) -> str:
-    """A variant as a folder name: 'ace-tied:gen_temperature=4;lam=0.3' -> 'ace-tied--gen_temperature4-lam0.3'."""
-    return text.replace(":", "--").replace(";", "-").replace("=", "")
+    """A variant as a folder name: 'ace-tied:gen_temperature=4;lam=0.3' -> 'ace-tied--gen_temperature4-lam0.3'
+    (a path's slashes become underscores)."""
+    return text.replace(":", "--").replace(";", "-").replace("=", "").replace("/", "_")

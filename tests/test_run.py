@@ -245,3 +245,22 @@ def test_a_diverging_run_stops_with_the_step_it_diverged_at(corpus, tmp_path):
         train_word_embeddings(tiny_config(corpus, learning_rate=1e30), out, progress=False)
     assert caught.value.step % 10 == 0 and caught.value.step > 0  # found at a log step (log_every 10)
     assert f"at step {caught.value.step}" in str(caught.value) and not (out / "vectors.txt").exists()
+
+
+def test_a_warm_generator_starts_from_a_finished_runs_rows(corpus, tmp_path, capsys, monkeypatch):
+    from ace_jax import embeddings
+    from ace_jax.families import word
+
+    pretrained = tmp_path / "ns8"
+    train_word_embeddings(tiny_config(corpus, dim=8, epochs=0.2), pretrained, progress=False)
+    _, _, saved = embeddings.load_run(pretrained)
+    config = tiny_config(corpus, gen_init=str(pretrained), game=word.GameConfig(sampler="ace", generator="pool"))
+    gen = embeddings.build(config).initial_state.gen_params
+    np.testing.assert_array_equal(gen["query"], saved.params["in"])
+    np.testing.assert_array_equal(gen["cand"], saved.params["out"])
+    assert np.any(saved.params["out"] != 0)  # it learned: not the zeros a cold generator's b starts at
+    base = train_cli(corpus, tmp_path / "out", "--sampler", "ace", "--gen-init", str(pretrained))
+    assert "--gen-init" in one_line_error([*base, "--gen-dim", "4"], tmp_path, capsys, monkeypatch)
+    assert "--gen-init" in one_line_error(train_cli(corpus, tmp_path / "out", "--gen-init", str(pretrained)),
+                                          tmp_path, capsys, monkeypatch)
+    assert not (tmp_path / "out").exists()
