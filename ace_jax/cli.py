@@ -466,31 +466,58 @@ KG_TRAIN_FIELDS = ("data", "model", "norm", "dim", "sampler", "sides", "negative
                    "self_adv_temperature", "lam", "generator", "gen_tables", "gen_model", "gen_dim", "gen_lr",
                    "gen_temperature", "candidates", "entropy_weight", "entropy_target", "regulariser", "reg_weight",
                    "optimizer", "lr", "batch", "epochs", "eval_every", "patience", "eval_batch", "seed", "log_every",
-                   "init", "gen_init")
+                   "init", "gen_init", "split_size")
 
 
 def add_kg_parser(commands) -> None:
     from ace_jax import kg_config
 
-    defaults = kg_config.KgRunConfig()
     k = commands.add_parser("kg", help="knowledge-graph embeddings: train, evaluate, predict")
     sub = k.add_subparsers(dest="kg_command", required=True, parser_class=Parser)
     t = sub.add_parser("train", help="train a knowledge-graph model with a negative sampler")
-    t.add_argument("--data", default=defaults.data, help="fb15k-237, wn18rr, wn18, or a folder of train.txt, "
-                   "valid.txt and test.txt (head<TAB>relation<TAB>tail) or of OpenKE's *2id.txt files")
+    add_triple_train_flags(t, kg_config.KgRunConfig(), data_help=(
+        "fb15k-237, wn18rr, wn18, or a folder of train.txt, valid.txt and test.txt (head<TAB>relation<TAB>tail) or "
+        "of OpenKE's *2id.txt files"))
+    t.add_argument("--devices", type=int, default=1,
+                   help="devices to split each step's triples over (on a CPU-only machine, N > 1 makes N CPU devices)")
+    t.add_argument("--row-shards", type=int, default=1, help="devices that split each table by rows")
+    add_resume_and_quiet(t, "--epochs")
+    e = sub.add_parser("eval", help="filtered link prediction of a trained run")
+    e.add_argument("run", help="a folder written by kg train")
+    e.add_argument("--split", default="test", choices=["valid", "test"])
+    e.add_argument("--json", action="store_true",
+                   help='JSON: {"mrr", "mr", "hits@1", "hits@3", "hits@10", "triples", "unseen"}')
+    p = sub.add_parser("predict", help="the most likely tails of a head and relation (or heads of a tail)")
+    p.add_argument("run", help="a folder written by kg train")
+    p.add_argument("--relation", required=True, help="a relation's name (relations.tsv)")
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--head", help="an entity's name: rank the tails")
+    given.add_argument("--tail", help="an entity's name: rank the heads")
+    p.add_argument("--top", type=int, default=10, help="how many")
+
+
+def add_triple_train_flags(t, defaults, data_help: str, kg: bool = True) -> None:
+    """The flags of `kg train` and of `order train` (kg False: one model and relation, no ranking, no warm
+    starts), with the config's defaults."""
+    from ace_jax import kg_config
+
+    t.add_argument("--data", default=defaults.data, help=data_help)
     t.add_argument("--out", required=True, help="run folder to create (or continue with --resume)")
-    t.add_argument("--model", default=defaults.model, choices=list(kg_config.MODELS))
-    t.add_argument("--norm", type=int, default=defaults.norm, help="TransE's and TransD's distance: 1 or 2")
+    if kg:
+        t.add_argument("--model", default=defaults.model, choices=list(defaults.models))
+        t.add_argument("--norm", type=int, default=defaults.norm, help="TransE's and TransD's distance: 1 or 2")
     t.add_argument("--dim", type=int, default=defaults.dim, help="embedding dimension")
-    t.add_argument("--sampler", default=defaults.sampler, choices=list(kg_config.SAMPLERS),
+    t.add_argument("--sampler", default=defaults.sampler, choices=list(defaults.samplers),
                    help="uniform corruption; bernoulli (uniform entities, sides by relation, Wang et al. 2014); "
                         "self-adv (uniform, weighted by K·softmax(α s), Sun et al. 2019); kbgan (every negative "
                         "from the generator); ace (a --lambda mixture of uniform noise and the generator)")
-    t.add_argument("--sides", default=defaults.sides, choices=["uniform", "bernoulli"],
-                   help="which side of a triple to corrupt (bernoulli is implied by --sampler bernoulli)")
+    if kg:
+        t.add_argument("--sides", default=defaults.sides, choices=["uniform", "bernoulli"],
+                       help="which side of a triple to corrupt (bernoulli is implied by --sampler bernoulli)")
     t.add_argument("--negatives", type=int, default=defaults.negatives, help="corruptions per training triple")
     t.add_argument("--loss", default=defaults.loss, choices=list(kg_config.LOSSES),
-                   help="margin ranking, or RotatE's logistic loss with --gamma")
+                   help="margin ranking; RotatE's logistic loss with --gamma; or contrastive, E+ + max(0, m − E-) "
+                        "with s = −E (order embeddings')")
     t.add_argument("--margin", type=float, default=defaults.margin, help="the margin loss's margin")
     t.add_argument("--gamma", type=float, default=defaults.gamma,
                    help="the logistic loss: γ added to every score (RotatE's margin; 0 suits DistMult and ComplEx)")
@@ -523,33 +550,18 @@ def add_kg_parser(commands) -> None:
     t.add_argument("--batch", type=int, default=defaults.batch, help="training triples per step")
     t.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the training triples (raise it "
                    "with --resume to train longer)")
-    t.add_argument("--eval-every", type=int, default=defaults.eval_every, help="epochs between valid rankings")
+    t.add_argument("--eval-every", type=int, default=defaults.eval_every, help="epochs between valid evaluations")
     t.add_argument("--patience", type=int, default=defaults.patience,
-                   help="stop after this many valid rankings without a better MRR (0: never)")
-    t.add_argument("--eval-batch", type=int, default=defaults.eval_batch, help="queries ranked at once")
+                   help="stop after this many evaluations without a better valid score (0: never)")
     t.add_argument("--seed", type=int, default=defaults.seed)
     t.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between records and progress")
-    t.add_argument("--init", default=defaults.init, metavar="RUN",
-                   help="start the discriminator from a finished kg run's tables (same graph, model and --dim)")
-    t.add_argument("--gen-init", default=defaults.gen_init, metavar="RUN",
-                   help="start the generator's own tables from a finished kg run (same graph, --gen-model and "
-                        "--gen-dim): KBGAN's pretraining")
-    t.add_argument("--devices", type=int, default=1,
-                   help="devices to split each step's triples over (on a CPU-only machine, N > 1 makes N CPU devices)")
-    t.add_argument("--row-shards", type=int, default=1, help="devices that split each table by rows")
-    add_resume_and_quiet(t, "--epochs")
-    e = sub.add_parser("eval", help="filtered link prediction of a trained run")
-    e.add_argument("run", help="a folder written by kg train")
-    e.add_argument("--split", default="test", choices=["valid", "test"])
-    e.add_argument("--json", action="store_true",
-                   help='JSON: {"mrr", "mr", "hits@1", "hits@3", "hits@10", "triples", "unseen"}')
-    p = sub.add_parser("predict", help="the most likely tails of a head and relation (or heads of a tail)")
-    p.add_argument("run", help="a folder written by kg train")
-    p.add_argument("--relation", required=True, help="a relation's name (relations.tsv)")
-    given = p.add_mutually_exclusive_group(required=True)
-    given.add_argument("--head", help="an entity's name: rank the tails")
-    given.add_argument("--tail", help="an entity's name: rank the heads")
-    p.add_argument("--top", type=int, default=10, help="how many")
+    if kg:
+        t.add_argument("--eval-batch", type=int, default=defaults.eval_batch, help="queries ranked at once")
+        t.add_argument("--init", default=defaults.init, metavar="RUN",
+                       help="start the discriminator from a finished kg run's tables (same graph, model and --dim)")
+        t.add_argument("--gen-init", default=defaults.gen_init, metavar="RUN",
+                       help="start the generator's own tables from a finished kg run (same graph, --gen-model and "
+                            "--gen-dim): KBGAN's pretraining")
 
 
 def run_kg(args, parser) -> int:
@@ -564,16 +576,24 @@ def print_kg_scores(scores: dict) -> None:
               f"{s['hits@10']:.4f} | {s['triples']} | {s['unseen']} |")
 
 
-def run_kg_train(args, parser) -> int:
-    from ace_jax import kg_run, run
-    from ace_jax.kg_config import KgRunConfig
+def triple_config(args, parser, config_cls, family: str):
+    """The config of `kg train` or `order train`: the flags given over the saved run's settings (--resume), or
+    over the config's defaults."""
+    from ace_jax import run
 
     given = explicit_dests(parser, args.argv)
+    fields = [name for name in KG_TRAIN_FIELDS if hasattr(args, name)]
     if args.resume:
-        saved = run.load_config(args.out, "kg", KgRunConfig.from_json)
-        config = replace_fields(saved, {name: getattr(args, name) for name in KG_TRAIN_FIELDS if name in given})
-    else:
-        config = KgRunConfig(**{name: getattr(args, name) for name in KG_TRAIN_FIELDS})
+        saved = run.load_config(args.out, family, config_cls.from_json)
+        return replace_fields(saved, {name: getattr(args, name) for name in fields if name in given})
+    return config_cls(**{name: getattr(args, name) for name in fields})
+
+
+def run_kg_train(args, parser) -> int:
+    from ace_jax import kg_run
+    from ace_jax.kg_config import KgRunConfig
+
+    config = triple_config(args, parser, KgRunConfig, "kg")
     if args.devices > 1:
         from ace_jax import parallel
 
@@ -618,6 +638,85 @@ def run_kg_predict(args, parser) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------- order
+
+ORDER_SCORES = ("accuracy", "precision", "recall", "f1", "threshold", "pairs")
+
+
+def add_order_parser(commands) -> None:
+    from ace_jax.order_run import OrderConfig
+
+    o = commands.add_parser("order", help="order embeddings of the WordNet noun hierarchy: train, evaluate, predict")
+    sub = o.add_subparsers(dest="order_command", required=True, parser_class=Parser)
+    t = sub.add_parser("train", help="train order embeddings on the WordNet 3.0 noun closure with a negative sampler")
+    add_triple_train_flags(t, OrderConfig(), kg=False, data_help=(
+        "wordnet (the registry's WordNet 3.0) or a WordNet database archive (.tar.gz with dict/data.noun and "
+        "dict/index.noun)"))
+    t.add_argument("--split-size", type=int, default=OrderConfig().split_size,
+                   help="pairs of the closure held out for test, and as many for choosing the threshold")
+    add_resume_and_quiet(t, "--epochs")
+    e = sub.add_parser("eval", help="hypernym classification at the threshold chosen on the valid pairs")
+    e.add_argument("run", help="a folder written by order train")
+    e.add_argument("--split", default="test", choices=["valid", "test"])
+    e.add_argument("--json", action="store_true", help="JSON: {" + ", ".join(f'"{k}"' for k in ORDER_SCORES) + "}")
+    p = sub.add_parser("predict", help="the most likely hypernyms of a word's noun synsets, by energy")
+    p.add_argument("run", help="a folder written by order train")
+    p.add_argument("word", help="a noun lemma (any case; spaces or underscores)")
+    p.add_argument("--top", type=int, default=10, help="how many per synset")
+
+
+def run_order(args, parser) -> int:
+    return {"train": run_order_train, "eval": run_order_eval, "predict": run_order_predict}[args.order_command](
+        args, parser)
+
+
+def print_order_scores(scores: dict) -> None:
+    print("| split | accuracy | precision | recall | F1 | threshold | pairs |")
+    print("|---|---|---|---|---|---|---|")
+    for split, s in scores.items():
+        print(f"| {split} | {s['accuracy']:.4f} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | "
+              f"{s['threshold']:.4g} | {s['pairs']} |")
+
+
+def run_order_train(args, parser) -> int:
+    from ace_jax import order_run
+
+    config = triple_config(args, parser, order_run.OrderConfig, "order")
+    final = order_run.train_order(config, args.out, resume=args.resume, progress=not args.quiet)
+    print_order_scores({split: final[split] for split in ("valid", "test")})
+    lemma = final.get("lemma_test", {})
+    if "accuracy" in lemma:
+        print(f"published lemma-level test file: {lemma['mapped']} of {lemma['pairs']} pairs map to one synset each; "
+              f"accuracy {lemma['accuracy']:.4f} ({lemma['accuracy_without_our_train']:.4f} without the "
+              f"{lemma['true_in_our_train']} of its true pairs in our training split)")
+    print(f"chosen at epoch {final['best_epoch']:g}; run folder {args.out}: embeddings.npy, synsets.tsv, "
+          "metrics.json (with the threshold), metrics.jsonl, config.json, checkpoint.msgpack")
+    return 0
+
+
+def run_order_eval(args, parser) -> int:
+    from ace_jax import kg_run, order_run
+
+    config = order_run.load_config(args.run)
+    params = kg_run.load_params(args.run, config)
+    scores = order_run.split_scores(order_run.load_hypernyms(config.data, config.split_size), params, args.split)
+    if args.json:
+        print_json(scores)
+    else:
+        print_order_scores({args.split: scores})
+    return 0
+
+
+def run_order_predict(args, parser) -> int:
+    from ace_jax import order_run
+
+    for synset, hypernyms in order_run.predict(args.run, args.word, args.top):
+        print(synset)
+        for name, energy in hypernyms:
+            print(f"  {energy:10.4f}  {name}")
+    return 0
+
+
 def build_parser() -> Parser:
     from ace_jax.evaluate.similarity import DEFAULT_SETS
 
@@ -640,13 +739,14 @@ def build_parser() -> Parser:
     g.add_argument("--top", type=int, default=10, help="how many of each")
     add_s2net_parser(commands)
     add_kg_parser(commands)
+    add_order_parser(commands)
     return parser
 
 
 def subcommand_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
     """The parser of the subcommand that was run (for its flags' names)."""
     chosen = parser
-    for dest in ("command", "s2net_command", "kg_command"):
+    for dest in ("command", "s2net_command", "kg_command", "order_command"):
         actions = [a for a in chosen._actions if isinstance(a, argparse._SubParsersAction) and a.dest == dest]
         if actions and getattr(args, dest, None):
             chosen = actions[0].choices[getattr(args, dest)]
@@ -660,7 +760,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv, args.sources = argv, {}
     sub = subcommand_parser(parser, args)
     run = {"train": run_train, "eval": run_eval, "neighbors": run_neighbors, "negatives": run_negatives,
-           "s2net": run_s2net, "kg": run_kg}[args.command]
+           "s2net": run_s2net, "kg": run_kg, "order": run_order}[args.command]
     try:
         return run(args, sub)
     except Interrupted as error:

@@ -1,10 +1,11 @@
 """A knowledge-graph run's settings, without JAX: the command line builds its parser from them."""
 
 import dataclasses
+from typing import ClassVar
 
 from ace_jax.errors import check, one_of
 
-MODELS = ("transe", "transd", "distmult", "complex", "rotate")
+MODELS = ("transe", "transd", "distmult", "complex", "rotate")  # kg train's; "order" is the hypernym runs'
 # Each model's tables (scorers.kg): "entity…" tables have a row per entity, "relation…" tables one per relation.
 TABLES = {
     "transe": ("entity", "relation"),
@@ -12,10 +13,11 @@ TABLES = {
     "distmult": ("entity", "relation"),
     "complex": ("entity", "entity_im", "relation", "relation_im"),
     "rotate": ("entity", "entity_im", "relation_phase"),
+    "order": ("entity",),
 }
 SAMPLERS = ("uniform", "bernoulli", "self-adv", "kbgan", "ace")
 GENERATORS = ("exact", "pool", "kbgan")
-LOSSES = ("margin", "logistic")
+LOSSES = ("margin", "logistic", "contrastive")
 REGULARISERS = ("none", "l2", "n3")
 OPTIMIZERS = ("sgd", "adagrad", "adam")  # sparse_optim's row optimisers
 
@@ -32,14 +34,17 @@ class KgRunConfig:
     The generator (families.kg.KgGenerator): a softmax over every entity (exact), over `candidates` uniform
     draws shared by the batch (pool) or each triple's own (kbgan; candidates 0 takes 1024 and 20), on its own
     DistMult or ComplEx tables (gen_tables own) or reading the discriminator's (discriminator: β · s_D + c).
-    loss: margin, max(0, margin − s+ + s-) per corruption; or logistic, RotatE's −log σ(γ + s+) − Σ w log σ(−γ − s-),
-    with s the model's score.
+    loss: margin, max(0, margin − s+ + s-) per corruption; logistic, RotatE's −log σ(γ + s+) − Σ w log σ(−γ − s-),
+    with s the model's score; or contrastive, −s+ + Σ w max(0, margin + s-) (order embeddings', s = −E).
     init, gen_init: a finished kg run on the same graph whose tables start the discriminator (its model and dim
     this run's) or the generator's own tables (gen_model, gen_dim): KBGAN's pretraining. Its epochs are not this
     run's: add them to its budget when comparing samplers.
     The valid split is ranked every `eval_every` epochs; after `patience` evaluations without a better valid
     MRR training stops (0: never), and the outputs are the best evaluation's parameters.
     """
+
+    models: ClassVar[tuple[str, ...]] = MODELS
+    samplers: ClassVar[tuple[str, ...]] = SAMPLERS
 
     data: str = "wn18rr"
     model: str = "transe"
@@ -80,9 +85,9 @@ class KgRunConfig:
         positive = "{name} must be positive, not {value}"
         at_least_1 = "{name} must be at least 1, not {value}"
         check([
-            (self.model in MODELS, "model", self.model, one_of(MODELS)),
+            (self.model in self.models, "model", self.model, one_of(self.models)),
             (self.norm in (1, 2), "norm", self.norm, "{name} must be 1 or 2, not {value}"),
-            (self.sampler in SAMPLERS, "sampler", self.sampler, one_of(SAMPLERS)),
+            (self.sampler in self.samplers, "sampler", self.sampler, one_of(self.samplers)),
             (self.sides in ("uniform", "bernoulli"), "sides", self.sides, one_of(("uniform", "bernoulli"))),
             (self.loss in LOSSES, "loss", self.loss, one_of(LOSSES)),
             (self.generator in GENERATORS, "generator", self.generator, one_of(GENERATORS)),

@@ -31,9 +31,8 @@ def scorer_of(config: KgRunConfig) -> KgScorer:
 
 
 def family_of(config: KgRunConfig) -> kg.Triples:
-    scorer = scorer_of(config)
-    return kg.Triples(scorer, config.gamma if config.loss == "logistic" else 0.0, config.regulariser,
-                      config.reg_weight, unit_ball=scorer.unit_entities)
+    return kg.Triples(scorer_of(config), config.gamma if config.loss == "logistic" else 0.0, config.regulariser,
+                      config.reg_weight)
 
 
 def generator_of(config: KgRunConfig) -> kg.KgGenerator | None:
@@ -47,19 +46,20 @@ def game_of(config: KgRunConfig) -> game.Game:
     return game.Game(
         negatives=config.negatives, noise=noise.Fixed(), generator=generator_of(config),
         lam={"kbgan": 0.0, "ace": config.lam}.get(config.sampler, 1.0),
-        loss=losses.Hinge(config.margin) if config.loss == "margin" else losses.Logistic(),
+        loss={"margin": losses.Hinge(config.margin), "contrastive": losses.Contrastive(config.margin),
+              "logistic": losses.Logistic()}[config.loss],
         weighting=losses.SelfAdversarial(config.self_adv_temperature) if config.sampler == "self-adv" else None,
         entropy_weight=config.entropy_weight, entropy_target=config.entropy_target, mean=True,
         score_metrics=config.uses_generator)
 
 
 class KgState(flax.struct.PyTreeNode):
-    """The game's state and the best evaluation so far: its parameters, valid MRR (−1 before any), step, and
-    how many evaluations have passed without a better one."""
+    """The game's state and the best evaluation so far: its parameters, valid score (the job's criterion, −1
+    before any), step, and how many evaluations have passed without a better one."""
 
     game: game.GameState
     best: dict
-    best_mrr: jax.Array
+    best_score: jax.Array
     best_step: jax.Array
     stale: jax.Array
 
@@ -77,11 +77,13 @@ class Setup:
     index: ranking.FilterIndex  # every known triple, train, valid and test: the filtered setting
     noise: noise.NoiseDistribution  # uniform over entities
     steps_per_epoch: int
-    probes: tuple[np.ndarray, np.ndarray]  # up to 2,048 training triples and their sides, for the hardness measures
+    probes: tuple[np.ndarray, np.ndarray]  # fixed training triples and their sides, for the hardness measures
 
 
-def build(config: KgRunConfig) -> Setup:
-    graph = triples_lib.load_kg(config.data)
+def build(config: KgRunConfig, graph: triples_lib.KnowledgeGraph | None = None, probes: int = 2048) -> Setup:
+    """A run's data on the device; `graph` (default: config.data loaded) and how many probes of it the hardness
+    measures read."""
+    graph = triples_lib.load_kg(config.data) if graph is None else graph
     num_entities, num_relations = len(graph.entities), len(graph.relations)
     if num_entities * num_relations >= 2**31:
         raise AceJaxError(f"{config.data}: {num_entities:,} entities × {num_relations:,} relations is past the int32 "
@@ -90,7 +92,7 @@ def build(config: KgRunConfig) -> Setup:
     head_probs = (kg.bernoulli_head_probs(graph.train, num_relations) if sides == "bernoulli"
                   else np.full(num_relations, 0.5, np.float32))
     rng = np.random.default_rng(0)
-    probes = graph.train[rng.permutation(len(graph.train))[:2048]]
+    probes = graph.train[rng.permutation(len(graph.train))[:probes]]
     return Setup(config, graph, kg.KnownTriples.build(graph.train, num_entities, num_relations),
                  jnp.asarray(head_probs), ranking.FilterIndex.build(graph.all_triples(), num_relations),
                  noise.uniform(num_entities), -(-len(graph.train) // config.batch),
@@ -175,12 +177,14 @@ def probe_scores(state: game.GameState, batch: kg.TripleBatch, noise_data, key, 
     return scores, pos, proposal.logits, proposal.draws
 
 
-def kg_hardness(setup: Setup, state: game.GameState, *, draws: int = 5, top_k: int = 100, chunk: int = 256) -> dict:
+def kg_hardness(setup: Setup, state: game.GameState, *, draws: int = 5, top_k: int = 100) -> dict:
     """The hardness measures (ace_jax.hardness) on fixed training triples, each corrupted on a fixed side: the
     discriminator's loss on generator and noise draws, how often they reach its top-k entities for that side
     (the true entity left out), the generator's entropy and the overlap of its top-10 between triples. The
-    generator's softmax is the one training draws from (for pool and KBGAN forms, over fresh candidates)."""
+    generator's softmax is the one training draws from (for pool and KBGAN forms, over fresh candidates).
+    Probes are scored against every entity in chunks of at most 256 and about 2²⁶ row coordinates."""
     config, (probes, sides) = setup.config, setup.probes
+    chunk = int(np.clip((1 << 26) // (len(setup.graph.entities) * config.dim), 1, 256))
     family, parts = family_of(config), game_of(config)
     key, measured = jax.random.key(config.seed), []
     for side, group in (("head", probes[sides]), ("tail", probes[~sides])):
@@ -208,12 +212,27 @@ def link_prediction(setup: Setup, params: dict, split: str) -> dict:
 
 class KgJob:
     """A knowledge-graph run as the run loop drives it; the valid split is ranked at every evaluation step, inside
-    `advance`, so the best parameters travel in the checkpointed state."""
+    `advance`, so the best parameters travel in the checkpointed state. A subclass with other data and scores
+    (order_run.OrderJob) overrides make_setup, start, split_scores and criterion."""
 
     family, extendable, final_file, words_per_step = "kg", ("epochs",), "metrics.json", None
+    criterion = "mrr"  # the valid score that chooses the best parameters and stops early
+
+    def make_setup(self, config: KgRunConfig) -> Setup:
+        return build(config)
+
+    def split_scores(self, params: dict, split: str) -> dict:
+        return link_prediction(self.setup, params, split)
+
+    def describe(self, valid: dict) -> str:
+        return f"valid MRR {valid['mrr']:.4f} H@10 {valid['hits@10']:.3f}"
+
+    def more_scores(self, best: dict, final: dict) -> dict:
+        """Scores of the chosen parameters beside the valid and test ones, for metrics.json."""
+        return {}
 
     def __init__(self, config: KgRunConfig, *, devices: int | None = 1, row_shards: int = 1):
-        self.config, self.setup = config, build(config)
+        self.config, self.setup = config, self.make_setup(config)
         self.mesh = parallel.make_mesh(devices, row_shards)
         if config.batch % self.mesh.shape["data"]:
             raise AceJaxError(f"--batch {config.batch} must be a multiple of the data-parallel devices "
@@ -222,9 +241,7 @@ class KgJob:
         self.template = initial_state(self.setup)
         self.total_steps = config.epochs * self.setup.steps_per_epoch
         self.eval_every = config.eval_every * self.setup.steps_per_epoch
-        # A log step at every evaluation, so that an early stop is seen there: eval_every's largest divisor ≤ log_every.
-        self.log_every = max(d for d in range(1, min(config.log_every, self.eval_every) + 1)
-                             if self.eval_every % d == 0)
+        self.log_every = config.log_every
         self.checkpoint_every = self.eval_every
         self.steps_fn = compiled_steps(family_of(config), game_of(config), self.mesh if self.mesh.size > 1 else None)
         self.scores: dict[int, dict] = {}  # valid scores by step, for `evaluate`
@@ -247,7 +264,7 @@ class KgJob:
                                best={k: parallel.pad_rows(v, self.row_shards) for k, v in state.best.items()})
         rows, whole = NamedSharding(self.mesh, P("model", None)), parallel.replicated(self.mesh)
         shardings = padded.replace(game=parallel.state_shardings(padded.game, self.mesh),
-                                   best={k: rows for k in padded.best}, best_mrr=whole, best_step=whole, stale=whole)
+                                   best={k: rows for k in padded.best}, best_score=whole, best_step=whole, stale=whole)
         return parallel.place(padded, shardings)
 
     def fetch(self, state: KgState) -> KgState:
@@ -268,14 +285,15 @@ class KgJob:
 
     def validate(self, state: KgState, step: int) -> KgState:
         start = time.perf_counter()
-        scores = link_prediction(self.setup, self.unpadded(state.game.params), "valid")
+        scores = self.split_scores(self.unpadded(state.game.params), "valid")
         scores["eval_seconds"] = time.perf_counter() - start
         self.scores[step] = {"valid": scores, "epoch": step / self.setup.steps_per_epoch,
                              "hardness": kg_hardness(self.setup, state.game.replace(
                                  params=self.unpadded(state.game.params)))}
-        if np.float32(scores["mrr"]) > np.float32(state.best_mrr):  # as stored: an equal MRR is no better
+        score = np.float32(scores[self.criterion])
+        if score > np.float32(state.best_score):  # as stored: an equal score is no better
             best = jax.tree.map(jnp.copy, state.game.params)  # its own buffers: the next steps donate the game's
-            return state.replace(best=best, best_mrr=jnp.float32(scores["mrr"]),
+            return state.replace(best=best, best_score=jnp.float32(score),
                                  best_step=jnp.int32(step), stale=jnp.int32(0))
         return state.replace(stale=state.stale + 1)
 
@@ -288,7 +306,7 @@ class KgJob:
     def progress(self, status: dict, scores: dict) -> list[str]:
         parts = [f"epoch {status['epoch']:.1f}"]
         if "valid" in scores:
-            parts.append(f"valid MRR {scores['valid']['mrr']:.4f} H@10 {scores['valid']['hits@10']:.3f}")
+            parts.append(self.describe(scores["valid"]))
         if "loss_ratio" in scores.get("hardness", {}):
             parts.append(f"hardness ×{scores['hardness']['loss_ratio']:.2f}")
         return parts
@@ -303,20 +321,21 @@ class KgJob:
         if not writer:
             return {}
         best = jax.device_get(self.unpadded(state.best))
-        final = {split: link_prediction(self.setup, best, split) for split in ("valid", "test")}
+        final = {split: self.split_scores(best, split) for split in ("valid", "test")}
         final.update(best_step=int(state.best_step), best_epoch=int(state.best_step) / self.setup.steps_per_epoch,
                      steps=int(state.step), train_seconds=time.perf_counter() - self.started)
+        final.update(self.more_scores(best, final))
         for name, file in self.config.to_json()["arrays"].items():
             with io.atomic_write(out / file, "wb") as f:
                 np.save(f, np.asarray(best[name], np.float32))
-        plot_valid_curve(out, self.config)
+        plot_valid_curve(out, self.config, self.criterion)
         with io.atomic_write(out / self.final_file) as f:
             json.dump(run.finite_or_null(final), f, indent=2)
         return final
 
 
-def plot_valid_curve(out: Path, config: KgRunConfig) -> None:
-    """valid_mrr.png: the run's valid MRR against epochs, from its metrics.jsonl."""
+def plot_valid_curve(out: Path, config: KgRunConfig, criterion: str = "mrr") -> None:
+    """valid_{criterion}.png: the run's valid score against epochs, from its metrics.jsonl."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -324,13 +343,14 @@ def plot_valid_curve(out: Path, config: KgRunConfig) -> None:
 
     records = [r for r in run.read_records(out / "metrics.jsonl") if r.get("kind") == "eval"]
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    ax.plot([r["epoch"] for r in records], [r["valid"]["mrr"] for r in records], marker="o", ms=3,
+    ax.plot([r["epoch"] for r in records], [r["valid"][criterion] for r in records], marker="o", ms=3,
             label=config.sampler)
-    ax.set(xlabel="epoch", ylabel="valid MRR (filtered)", title=f"{Path(config.data).name}: {config.model}")
+    ax.set(xlabel="epoch", ylabel={"mrr": "valid MRR (filtered)"}.get(criterion, f"valid {criterion}"),
+           title=f"{Path(config.data).name}: {config.model}")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    with io.atomic_write(out / "valid_mrr.png", "wb") as f:
+    with io.atomic_write(out / f"valid_{criterion}.png", "wb") as f:
         fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
 

@@ -135,6 +135,17 @@ class Hinge:
 
 
 @dataclasses.dataclass(frozen=True)
+class Contrastive:
+    """Scores s = −E: E+ for the positive and max(0, m − E-) per negative (order embeddings' loss, Vendrov et al.
+    2016: Torch's HingeEmbeddingCriterion, a pair's energy against its label)."""
+
+    margin: float = 1.0
+
+    def __call__(self, pos: jax.Array, neg: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return -pos, jax.nn.relu(self.margin + neg)
+
+
+@dataclasses.dataclass(frozen=True)
 class PairwiseLogistic:
     """S2Net's log(1 + exp(−γ(s+ − s-))) per negative, no positive term: `s2net_pairwise_loss`."""
 

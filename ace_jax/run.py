@@ -325,6 +325,7 @@ def train(job_type, config, out: str | Path, *, resume: bool = False, progress: 
                     scores, evaluated = job.evaluate(state), step
                     if scores:
                         record({"step": step, "kind": "eval", **scores})
+                    spent = job.spent(state)  # a stop an evaluation decides (early stopping) is seen at once
                 if job.checkpoint_every and step % job.checkpoint_every == 0:
                     checkpoint()
                 if stop.is_set():  # between steps, and after the last one too

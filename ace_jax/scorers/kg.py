@@ -12,6 +12,8 @@ every entity in evaluation.
 - ComplEx (Trouillon et al. 2016): Re Σ h ∘ r ∘ conj(t), real and imaginary parts in their own tables.
 - RotatE (Sun et al. 2019): −Σ_k |h_k e^{iθ_k} − t_k|, the modulus of each complex coordinate summed; its margin
   γ belongs to the loss.
+- Order embeddings (Vendrov et al. 2016), for one relation, the head below the tail (a hyponym and its
+  hypernym): −‖max(0, t − h)‖², the squared order violation; rows non-negative, relations unused.
 """
 
 import dataclasses
@@ -21,7 +23,8 @@ import jax
 import jax.numpy as jnp
 
 from ace_jax.errors import check, one_of
-from ace_jax.kg_config import MODELS, TABLES
+from ace_jax.kg_config import TABLES
+
 
 @dataclasses.dataclass(frozen=True)
 class KgScorer:
@@ -31,7 +34,7 @@ class KgScorer:
     norm: int = 1
 
     def __post_init__(self):
-        check([(self.model in MODELS, "model", self.model, one_of(MODELS)),
+        check([(self.model in TABLES, "model", self.model, one_of(TABLES)),
                (self.norm in (1, 2), "norm", self.norm, "{name} must be 1 or 2, not {value}")])
 
     @property
@@ -39,14 +42,22 @@ class KgScorer:
         return TABLES[self.model]
 
     @property
-    def unit_entities(self) -> bool:
-        """TransE's and TransD's constraint, as their papers keep it: entity rows of norm at most 1."""
-        return self.model in ("transe", "transd")
+    def constrained(self) -> bool:
+        """Whether entity rows are kept in a set: TransE's and TransD's norm at most 1, as their papers keep them;
+        order embeddings' non-negative orthant."""
+        return self.model in ("transe", "transd", "order")
+
+    def project(self, entity_rows: jax.Array) -> jax.Array:
+        """Entity rows put back in the model's set (`constrained`)."""
+        if self.model == "order":
+            return jnp.maximum(entity_rows, 0.0)
+        return clip_norm(entity_rows) if self.constrained else entity_rows
 
     def init(self, key: jax.Array, num_entities: int, num_relations: int, dim: int) -> dict:
         """TransE's uniform ±6/√d (relations then normalised, as its paper does), TransD's projections small;
         Glorot-scale normals for DistMult and ComplEx; RotatE's entities uniform ±(γ + 2)/d with γ = 9 (its
-        paper's scale) and phases uniform on [−π, π)."""
+        paper's scale) and phases uniform on [−π, π); order embeddings N(0, 1) clamped at 0 (the reference
+        code's Torch lookup table and clamp)."""
         keys = dict(zip(self.tables, jax.random.split(key, len(self.tables))))
         rows = {name: num_entities if name.startswith("entity") else num_relations for name in self.tables}
         if self.model in ("transe", "transd"):
@@ -58,6 +69,8 @@ class KgScorer:
                 if name in params:
                     params[name] = 0.1 * normalise(params[name])
             return params
+        if self.model == "order":
+            return {"entity": self.project(jax.random.normal(keys["entity"], (num_entities, dim)))}
         if self.model == "rotate":
             bound = 11.0 / dim
             return {"entity": jax.random.uniform(keys["entity"], (num_entities, dim), minval=-bound, maxval=bound),
@@ -84,6 +97,8 @@ class KgScorer:
             return -distance(head + r["relation"] - tail, self.norm)
         if self.model == "distmult":
             return (h["entity"] * r["relation"] * t["entity"]).sum(-1)
+        if self.model == "order":
+            return -jnp.square(jax.nn.relu(t["entity"] - h["entity"])).sum(-1)
         if self.model == "complex":
             hr, hi, rr, ri, tr, ti = (h["entity"], h["entity_im"], r["relation"], r["relation_im"], t["entity"],
                                       t["entity_im"])
@@ -102,10 +117,8 @@ class KgScorer:
         return self.score(known, rel, every) if side == "tail" else self.score(every, rel, known)
 
     def constrain(self, params: dict) -> dict:
-        """The entity rows back to norm at most 1 (TransE, TransD); the other models are unconstrained."""
-        if not self.unit_entities:
-            return params
-        return {**params, "entity": clip_norm(params["entity"])}
+        """Every entity row put back in the model's set (`project`)."""
+        return {**params, "entity": self.project(params["entity"])} if self.constrained else params
 
 
 def distance(x: jax.Array, norm: int) -> jax.Array:
