@@ -115,6 +115,16 @@ def split_scores(hypernyms: Hypernyms, params: dict, split: str) -> dict:
     return classify(energies(params, pairs), labels, threshold)
 
 
+def closure_baseline(hypernyms: Hypernyms) -> dict:
+    """No learning: a test pair is called true when the transitive closure of the train and valid pairs, taken as
+    edges, holds it (Vendrov et al.'s baseline); accuracy, precision and recall as `classify`'s."""
+    seen = np.concatenate([hypernyms.split.train, hypernyms.split.valid])
+    implied = {tuple(p) for p in wordnet.closure(len(hypernyms.nouns), seen).tolist()}
+    pairs, labels = hypernyms.split.labelled("test")
+    inferred = np.array([tuple(p) in implied for p in pairs.tolist()])
+    return classify(np.where(inferred, 0.0, 1.0), labels, 0.0)
+
+
 def lemma_test(hypernyms: Hypernyms, params: dict, threshold: float, path: str | Path = "hypernym-test") -> dict:
     """The published lemma-level test file (hyponym<TAB>hypernym<TAB>True|False<TAB>kind, `family,doctor-n`) on
     the pairs whose both words name exactly one synset by NLTK's name stem (`family_doctor` of
