@@ -562,8 +562,8 @@ def train_word_embeddings(
     """Trains, evaluates and writes a run folder; returns the final evaluation (run.train has the rules).
 
     The folder holds config.json, vocab.tsv, metrics.jsonl, checkpoint.msgpack, and at the end vectors.txt,
-    vectors.bin, eval.json and similarity.png. A pair budget is checked at log steps; steps past it are no-ops
-    (their pairs are masked out). devices / row_shards: see `build`.
+    vectors.bin, eval.json and similarity.png. A pair budget is checked at log and evaluation steps; steps past it
+    are no-ops (their pairs are masked out). devices / row_shards: see `build`.
     """
     return run.train(WordJob, config, out_dir, resume=resume, progress=progress, stop_at_step=stop_at_step,
                      devices=devices, row_shards=row_shards)
