@@ -9,6 +9,12 @@ RUN_DIR is a finished `ace-jax kg train --model transe` run. Its entity and rela
 PyKEEN's TransE (same ids, same norm) and ranked by PyKEEN, filtered by the train, valid and test triples,
 realistic ranks; the script prints both evaluators' MRR, MR and Hits@k, ours as recorded in metrics.json.
 ace_jax's data package needs only numpy, so the graph is read the same way as in training.
+
+    /tmp/pk/bin/python benchmarks/kg_pykeen.py --worker DATA DIM NEGATIVES BATCH MARGIN LR SEED
+
+is the training worker benchmarks/kg_pykeen_speed.py drives (through stdin and stdout): PyKEEN's own sLCWA
+training loop on TransE (L1), one epoch per "epoch" line (it answers the seconds), the tables to an .npz per
+"save PATH" line.
 """
 
 import argparse
@@ -24,7 +30,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ace_jax.data.triples import load_kg  # numpy only: no JAX in this interpreter
 
 
+def worker(data: str, dim: str, negatives: str, batch: str, margin: str, lr: str, seed: str) -> int:
+    import torch
+    from pykeen.losses import MarginRankingLoss
+    from pykeen.models import TransE
+    from pykeen.training import SLCWATrainingLoop
+    from pykeen.triples import TriplesFactory
+
+    torch.manual_seed(int(seed))
+    graph = load_kg(data)
+    factory = TriplesFactory(torch.as_tensor(np.array(graph.train), dtype=torch.long),
+                             {name: i for i, name in enumerate(graph.entities)},
+                             {name: i for i, name in enumerate(graph.relations)})
+    model = TransE(triples_factory=factory, embedding_dim=int(dim), scoring_fct_norm=1,
+                   loss=MarginRankingLoss(margin=float(margin)), random_seed=int(seed))
+    loop = SLCWATrainingLoop(model=model, triples_factory=factory,
+                             optimizer=torch.optim.Adam(model.parameters(), lr=float(lr)),
+                             negative_sampler="basic", negative_sampler_kwargs={"num_negs_per_pos": int(negatives)})
+    print(f"ready torch {torch.__version__} threads {torch.get_num_threads()}", flush=True)
+    trained = False
+    for line in sys.stdin:
+        command, _, rest = line.strip().partition(" ")
+        if command == "epoch":
+            start = time.perf_counter()
+            loop.train(triples_factory=factory, num_epochs=1, batch_size=int(batch), use_tqdm=False,
+                       continue_training=trained, pin_memory=False)
+            trained = True
+            print(time.perf_counter() - start, flush=True)
+        elif command == "save":
+            with torch.no_grad():
+                np.savez(rest, entity=model.entity_representations[0](indices=None).numpy(),
+                         relation=model.relation_representations[0](indices=None).numpy())
+            print("saved", flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        return worker(*argv[1:])
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run")
     p.add_argument("--split", default="test", choices=["valid", "test"])
