@@ -213,7 +213,7 @@ def link_prediction(setup: Setup, params: dict, split: str) -> dict:
 class KgJob:
     """A knowledge-graph run as the run loop drives it; the valid split is ranked at every evaluation step, inside
     `advance`, so the best parameters travel in the checkpointed state. A subclass with other data and scores
-    (order_run.OrderJob) overrides make_setup, start, split_scores and criterion."""
+    (order_run.OrderJob) overrides make_setup, start, split_scores, describe, more_scores and criterion."""
 
     family, extendable, final_file, words_per_step = "kg", ("epochs",), "metrics.json", None
     criterion = "mrr"  # the valid score that chooses the best parameters and stops early
