@@ -48,14 +48,14 @@ def worker(data: str, dim: str, negatives: str, batch: str, margin: str, lr: str
                              optimizer=torch.optim.Adam(model.parameters(), lr=float(lr)),
                              negative_sampler="basic", negative_sampler_kwargs={"num_negs_per_pos": int(negatives)})
     print(f"ready torch {torch.__version__} threads {torch.get_num_threads()}", flush=True)
-    trained = False
+    epochs = 0
     for line in sys.stdin:
         command, _, rest = line.strip().partition(" ")
-        if command == "epoch":
+        if command == "epoch":  # train's num_epochs is the total to reach, counting the epochs already done
             start = time.perf_counter()
-            loop.train(triples_factory=factory, num_epochs=1, batch_size=int(batch), use_tqdm=False,
-                       continue_training=trained, pin_memory=False)
-            trained = True
+            epochs += 1
+            loop.train(triples_factory=factory, num_epochs=epochs, batch_size=int(batch), use_tqdm=False,
+                       continue_training=epochs > 1, pin_memory=False)
             print(time.perf_counter() - start, flush=True)
         elif command == "save":
             with torch.no_grad():
