@@ -117,28 +117,36 @@ def _nltk_names(lemmas, offsets: np.ndarray, index: str, index_name: str) -> tup
     return tuple(names)
 
 
-def closure(num_nodes: int, edges: np.ndarray) -> np.ndarray:
-    """[P, 2] int32 (node, ancestor) pairs of the transitive closure of (child, parent) `edges` of a DAG, sorted,
-    without reflexive pairs. A cycle raises AceJaxError."""
+def _parents_first(num_nodes: int, edges: np.ndarray) -> list[tuple[int, list[int]]]:
+    """Every node with its children, each node after all its parents (Kahn's order) for (child, parent) `edges`
+    of a DAG; a cycle raises AceJaxError."""
     children = [[] for _ in range(num_nodes)]
     unknown_parents = np.zeros(num_nodes, np.int64)
     for child, parent in edges:
         children[int(parent)].append(int(child))
         unknown_parents[child] += 1
-    ancestors = [set() for _ in range(num_nodes)]
-    ready = [n for n in range(num_nodes) if unknown_parents[n] == 0]  # Kahn's order: parents before children
-    done = 0
+    ready = [n for n in range(num_nodes) if unknown_parents[n] == 0]
+    order = []
     while ready:
         node = ready.pop()
-        done += 1
+        order.append((node, children[node]))
         for child in children[node]:
-            ancestors[child].add(node)
-            ancestors[child] |= ancestors[node]
             unknown_parents[child] -= 1
             if unknown_parents[child] == 0:
                 ready.append(child)
-    if done < num_nodes:
+    if len(order) < num_nodes:
         raise AceJaxError("the hypernym edges have a cycle")
+    return order
+
+
+def closure(num_nodes: int, edges: np.ndarray) -> np.ndarray:
+    """[P, 2] int32 (node, ancestor) pairs of the transitive closure of (child, parent) `edges` of a DAG, sorted,
+    without reflexive pairs. A cycle raises AceJaxError."""
+    ancestors = [set() for _ in range(num_nodes)]
+    for node, children in _parents_first(num_nodes, edges):
+        for child in children:
+            ancestors[child].add(node)
+            ancestors[child] |= ancestors[node]
     pairs = np.asarray([(node, a) for node, above in enumerate(ancestors) for a in above], np.int32).reshape(-1, 2)
     return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
@@ -147,20 +155,10 @@ def path_count(num_nodes: int, edges: np.ndarray) -> int:
     """How many (node, ancestor) pairs a depth-first search from every node emits when it keeps no visited set:
     one per hypernym path, so a pair reached by two paths counts twice. The order-embeddings reference code
     builds its closure so (837,888 pairs on WordNet 3.0's nouns against 743,241 distinct ones)."""
-    children = [[] for _ in range(num_nodes)]
-    unknown_parents = np.zeros(num_nodes, np.int64)
-    for child, parent in edges:
-        children[int(parent)].append(int(child))
-        unknown_parents[child] += 1
     below = np.zeros(num_nodes, np.int64)  # paths from each node up to any ancestor
-    ready = [n for n in range(num_nodes) if unknown_parents[n] == 0]
-    while ready:
-        node = ready.pop()
-        for child in children[node]:
+    for node, children in _parents_first(num_nodes, edges):
+        for child in children:
             below[child] += 1 + below[node]
-            unknown_parents[child] -= 1
-            if unknown_parents[child] == 0:
-                ready.append(child)
     return int(below.sum())
 
 
