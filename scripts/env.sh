@@ -1,7 +1,7 @@
 # Sourced by the entry scripts: makes .venv (once) with ace_jax and its test tools installed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/ruff ] || ! .venv/bin/python -c "import ace_jax, gensim, pytest" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/ruff ] || ! .venv/bin/python -c "import ace_jax, gensim, pytest, xdist" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".[test]"
