@@ -109,6 +109,9 @@ class Game:
     entropy_weight: float = 0.1
     entropy_target: float = 4.0  # nats
     false_negative_penalty: float = 1.0  # a false negative's reward is −penalty
+    # The generator's reward for a negative: the discriminator's loss on it (ACE's), or its score (KBGAN's −f_D,
+    # which does not vanish where a margin loss does).
+    reward: str = "loss"
     off_policy: bool = False  # also REINFORCE on noise draws, weighted by g(y|x) / q(y) (clipped)
     importance_clip: float = 10.0
     # pos_score and neg_score each step: the mean score of real positives and of kept negatives. word2vec's
@@ -151,8 +154,9 @@ def step(state: GameState, batch, noise, *, family, game: Game, update=updates.s
         return moved, metrics
 
     # Player 2: REINFORCE on the negatives the generator gave (its draws the mixture kept), each rewarded
-    # with the discriminator's loss on it before its move, held fixed; a false negative earns −penalty.
-    rewards = to_slots(game.loss(logits[..., 0], logits[..., 1:])[1], layout)  # [B, S, K]
+    # with the discriminator's loss on it (or its score) before its move, held fixed; a false negative earns −penalty.
+    rewards = logits[..., 1:] if game.reward == "score" else game.loss(logits[..., 0], logits[..., 1:])[1]
+    rewards = to_slots(rewards, layout)  # [B, S, K]
     rewards = jnp.where(false_neg, -game.false_negative_penalty, rewards)
     on_policy = from_gen & layout.slots[..., None]
     baseline = game.baseline.value(state.baseline, lambda: greedy_rewards(state, batch, proposal, layout, family, game))

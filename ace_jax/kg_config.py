@@ -18,6 +18,7 @@ TABLES = {
 SAMPLERS = ("uniform", "bernoulli", "self-adv", "kbgan", "ace")
 GENERATORS = ("exact", "pool", "kbgan")
 LOSSES = ("margin", "logistic", "contrastive")
+REWARDS = ("loss", "score")
 REGULARISERS = ("none", "l2", "n3")
 OPTIMIZERS = ("sgd", "adagrad", "adam")  # sparse_optim's row optimisers
 
@@ -67,6 +68,7 @@ class KgRunConfig:
     candidates: int = 0
     entropy_weight: float = 0.1
     entropy_target: float = 2.0  # nats: max(0, target − H(g)) is penalised
+    reward: str = "loss"  # the generator's: the discriminator's loss on its negative, or the negative's score
     regulariser: str = "none"
     reg_weight: float = 0.0
     optimizer: str = "adam"
@@ -97,6 +99,7 @@ class KgRunConfig:
             (0.0 <= self.lam <= 1.0, "lam", self.lam, "{name} must lie in [0, 1], not {value}"),
             (self.gen_dim >= 1, "gen_dim", self.gen_dim, at_least_1),
             (self.gen_lr > 0, "gen_lr", self.gen_lr, positive),
+            (self.reward in REWARDS, "reward", self.reward, one_of(REWARDS)),
             (self.gen_temperature > 0, "gen_temperature", self.gen_temperature, positive),
             (self.candidates >= 0, "candidates", self.candidates, "{name} must be at least 0 (0: the form's), not "
              "{value}"),

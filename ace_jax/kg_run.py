@@ -49,7 +49,7 @@ def game_of(config: KgRunConfig) -> game.Game:
         loss={"margin": losses.Hinge(config.margin), "contrastive": losses.Contrastive(config.margin),
               "logistic": losses.Logistic()}[config.loss],
         weighting=losses.SelfAdversarial(config.self_adv_temperature) if config.sampler == "self-adv" else None,
-        entropy_weight=config.entropy_weight, entropy_target=config.entropy_target, mean=True,
+        entropy_weight=config.entropy_weight, entropy_target=config.entropy_target, reward=config.reward, mean=True,
         score_metrics=config.uses_generator)
 
 

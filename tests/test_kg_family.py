@@ -192,6 +192,25 @@ def test_an_ace_step_with_each_generator_moves_both_players_and_compiles_once(fo
     assert len(traces) == 1 and 0 < float(metrics["generated_fraction"]) < 1
 
 
+@pytest.mark.parametrize("reward", ["loss", "score"])
+def test_the_generators_reward_is_the_loss_on_its_negative_or_its_score(reward):
+    # λ = 0: every negative is the generator's; no corruption is known, so none is penalised instead.
+    disc_scorer = KgScorer("transe", 1)
+    family = kg.Triples(disc_scorer)
+    part = kg.KgGenerator(KgScorer("distmult"), disc_scorer, candidates=4, per_query=True)
+    parts = game.Game(negatives=K, generator=part, lam=0.0, loss=losses.Hinge(MARGIN), mean=True, reward=reward)
+    state = game.create_state(jax.random.key(1), family.init(jax.random.key(0), E, R, DIM), optax.sgd(LR),
+                              part.init(jax.random.key(2), E, R, 3), optax.adam(0.01))
+    batch = kg_batch(TRAIN[:4], [True, False, True, False], kg.KnownTriples.build(np.array([[5, 1, 5]]), E, R))
+    _, metrics = game.step(state, batch, noise.uniform(E), family=family, game=parts)
+    assert float(metrics["false_negative_rate"]) == 0.0 and float(metrics["generated_fraction"]) == 1.0
+    if reward == "score":  # the mean reward is the mean score of the negatives, −‖h + r − t'‖₁ < 0
+        np.testing.assert_allclose(metrics["reward"], metrics["neg_score"], rtol=1e-6)
+        assert float(metrics["reward"]) < 0
+    else:  # hinge terms: never negative, and not the scores
+        assert float(metrics["reward"]) >= 0 > float(metrics["neg_score"])
+
+
 def test_the_unit_ball_constrains_the_rows_a_step_read_and_only_them():
     scorer = KgScorer("transe", 1)
     family = kg.Triples(scorer)

@@ -121,10 +121,10 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
 
 
 @pytest.mark.parametrize("flags", [
-    ["--sampler", "kbgan", "--gen-model", "complex"],
+    ["--sampler", "kbgan", "--gen-model", "complex", "--reward", "score"],
     ["--sampler", "ace", "--generator", "exact", "--gen-tables", "discriminator", "--model", "rotate", "--loss",
      "logistic", "--gamma", "2"]],
-    ids=["kbgan-own-complex", "ace-tied-exact-rotate"])  # the pool form: tests/test_kg_family.py
+    ids=["kbgan-own-complex-score", "ace-tied-exact-rotate"])  # the pool form: tests/test_kg_family.py
 def test_generator_runs_record_their_hardness(tmp_path, flags):
     data = write_grid(tmp_path / "grid")
     run_dir = tmp_path / "run"
@@ -137,6 +137,7 @@ def test_generator_runs_record_their_hardness(tmp_path, flags):
     assert any("gen_entropy" in r for r in records if r["kind"] == "train")
     final = json.loads((run_dir / "metrics.json").read_text())
     assert np.isfinite(final["test"]["mrr"])
+    assert json.loads((run_dir / "config.json").read_text())["reward"] == ("score" if "score" in flags else "loss")
 
 
 def test_four_devices_and_row_shards_give_the_one_device_tables(tmp_path):
