@@ -15,6 +15,7 @@ import argparse
 import datetime
 import json
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
                           args.finished_only) for seed in range(args.seeds)]
         results[variant] = [f for f in finals if f is not None]
     hypernyms = order_run.load_hypernyms("wordnet")
-    command = "python experiments/hypernym.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python experiments/hypernym.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     lemma = next((r["lemma_test"] for rs in results.values() for r in rs if "mapped" in r.get("lemma_test", {})), None)
     lines = ["# WordNet hypernym prediction: order embeddings with uniform, self-adversarial and ACE negatives", "",
              f"Command: `{command}`",

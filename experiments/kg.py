@@ -15,6 +15,7 @@ import argparse
 import datetime
 import json
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -136,7 +137,7 @@ def main(argv=None) -> int:
                     finals.append(final)
             results[variant] = finals
         results_by_data[Path(data).name] = results
-    command = "python experiments/kg.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python experiments/kg.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     lines = ["# Knowledge-graph samplers: TransE and friends with uniform, Bernoulli, self-adversarial, KBGAN-style "
              "and ACE negatives", "", f"Command: `{command}`",
              f"Machine: {platform.machine()}, {platform.system()}, CPU only; date {datetime.date.today()}; seeds "
