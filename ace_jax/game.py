@@ -118,6 +118,10 @@ class Game:
     # noise-only speed paths leave them out: the two reductions cost 4-8 % of a shared-negative CPU step.
     score_metrics: bool = True
 
+    def __post_init__(self):
+        if self.reward not in ("loss", "score"):
+            raise ValueError(f"reward must be 'loss' or 'score', not {self.reward!r}")
+
 
 def step(state: GameState, batch, noise, *, family, game: Game, update=updates.sparse) -> tuple[GameState, dict]:
     """One move of each player. Pure: jit it with family, game and update bound, and donate the state.
@@ -155,8 +159,7 @@ def step(state: GameState, batch, noise, *, family, game: Game, update=updates.s
 
     # Player 2: REINFORCE on the negatives the generator gave (its draws the mixture kept), each rewarded
     # with the discriminator's loss on it (or its score) before its move, held fixed; a false negative earns −penalty.
-    rewards = logits[..., 1:] if game.reward == "score" else game.loss(logits[..., 0], logits[..., 1:])[1]
-    rewards = to_slots(rewards, layout)  # [B, S, K]
+    rewards = to_slots(negative_rewards(game, logits), layout)  # [B, S, K]
     rewards = jnp.where(false_neg, -game.false_negative_penalty, rewards)
     on_policy = from_gen & layout.slots[..., None]
     baseline = game.baseline.value(state.baseline, lambda: greedy_rewards(state, batch, proposal, layout, family, game))
@@ -230,7 +233,12 @@ def greedy_rewards(state: GameState, batch, proposal, layout: Layout, family, ga
     greedy = proposal.ids(jnp.argmax(proposal.logits, axis=-1)[:, None])  # [B, 1]
     ids = jnp.broadcast_to(greedy[:, None, :], layout.slots.shape + (1,))  # [B, S, 1]
     logits = family.score(updates.gather(state.params, family.rows(batch, ids)), batch, ids)  # [B, P, 2]
-    return jax.lax.stop_gradient(to_slots(game.loss(logits[..., 0], logits[..., 1:])[1], layout))
+    return jax.lax.stop_gradient(to_slots(negative_rewards(game, logits), layout))
+
+
+def negative_rewards(game: Game, logits: jax.Array) -> jax.Array:
+    """Each negative's reward from logits [..., 1 + K] (the positive first): the loss term on it, or its score."""
+    return logits[..., 1:] if game.reward == "score" else game.loss(logits[..., 0], logits[..., 1:])[1]
 
 
 def move_generator(state: GameState, proposal, grads, moved: jax.Array):

@@ -1,6 +1,7 @@
 """The knowledge-graph family on the game: its step is a hand-written margin-loss SGD step, known triples are
 false negatives, Bernoulli sides by hand, and TransE learns a small graph."""
 
+import dataclasses
 import functools
 
 import jax
@@ -9,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from ace_jax import game, losses, noise
+from ace_jax import game, losses, noise, reinforce
 from ace_jax.evaluate import ranking
 from ace_jax.families import kg
 from ace_jax.scorers.kg import KgScorer
@@ -204,11 +205,16 @@ def test_the_generators_reward_is_the_loss_on_its_negative_or_its_score(reward):
     batch = kg_batch(TRAIN[:4], [True, False, True, False], kg.KnownTriples.build(np.array([[5, 1, 5]]), E, R))
     _, metrics = game.step(state, batch, noise.uniform(E), family=family, game=parts)
     assert float(metrics["false_negative_rate"]) == 0.0 and float(metrics["generated_fraction"]) == 1.0
+    # The self-critical baseline is the reward of the generator's greedy choice: a score too, or a hinge term.
+    critic = dataclasses.replace(parts, baseline=reinforce.SelfCritical())
+    _, greedy = game.step(state, batch, noise.uniform(E), family=family, game=critic)
     if reward == "score":  # the mean reward is the mean score of the negatives, −‖h + r − t'‖₁ < 0
         np.testing.assert_allclose(metrics["reward"], metrics["neg_score"], rtol=1e-6)
-        assert float(metrics["reward"]) < 0
+        assert float(metrics["reward"]) < 0 and float(greedy["baseline"]) < 0
     else:  # hinge terms: never negative, and not the scores
-        assert float(metrics["reward"]) >= 0 > float(metrics["neg_score"])
+        assert float(metrics["reward"]) >= 0 > float(metrics["neg_score"]) and float(greedy["baseline"]) >= 0
+    with pytest.raises(ValueError, match="reward"):
+        game.Game(reward="scores")
 
 
 def test_the_unit_ball_constrains_the_rows_a_step_read_and_only_them():
