@@ -524,12 +524,12 @@ def add_triple_train_flags(t, defaults, data_help: str, kg: bool = True) -> None
     t.add_argument("--self-adv-temperature", type=float, default=defaults.self_adv_temperature, help="α")
     t.add_argument("--lambda", dest="lam", type=float, default=defaults.lam,
                    help="ace: the probability a negative is uniform noise")
-    t.add_argument("--generator", default=defaults.generator, choices=list(kg_config.GENERATORS),
+    t.add_argument("--generator", default="", choices=list(kg_config.GENERATORS),
                    help="the generator's softmax: over every entity, over --candidates draws shared by the batch, "
-                        "or over each triple's own (KBGAN's)")
-    t.add_argument("--gen-tables", default=defaults.gen_tables, choices=["own", "discriminator"],
+                        "or over each triple's own (KBGAN's); default: kbgan for --sampler kbgan, pool for ace")
+    t.add_argument("--gen-tables", default="", choices=["own", "discriminator"],
                    help="the generator's own --gen-model tables, or the discriminator's, read detached "
-                        "(β · s_D + c)")
+                        "(β · s_D + c); default: own for --sampler kbgan, discriminator for ace")
     t.add_argument("--gen-model", default=defaults.gen_model, choices=["distmult", "complex"],
                    help="the generator's model on its own tables")
     t.add_argument("--gen-dim", type=int, default=defaults.gen_dim, help="the generator's dimension")

@@ -19,6 +19,10 @@ SAMPLERS = ("uniform", "bernoulli", "self-adv", "kbgan", "ace")
 GENERATORS = ("exact", "pool", "kbgan")
 LOSSES = ("margin", "logistic", "contrastive")
 REWARDS = ("loss", "score")
+# The generator form a sampler gets unless told otherwise, (generator, gen_tables): KBGAN's own DistMult choosing
+# among 20 uniform candidates for kbgan; for ace the form that learns with the margin loss (results/kg-tuning.md),
+# the discriminator's detached tables over a pool of 1,024.
+SAMPLER_GENERATORS = {"kbgan": ("kbgan", "own"), "ace": ("pool", "discriminator")}
 REGULARISERS = ("none", "l2", "n3")
 OPTIMIZERS = ("sgd", "adagrad", "adam")  # sparse_optim's row optimisers
 
@@ -32,9 +36,10 @@ class KgRunConfig:
     and half, or Bernoulli by relation (sampler bernoulli, or sides bernoulli with any sampler); self-adv
     weighs uniform corruptions by K · softmax(α s) (Sun et al. 2019); kbgan draws every negative from the
     generator (λ = 0, Cai & Wang 2018), ace a λ-mixture of uniform noise and the generator (Bose et al. 2018).
-    The generator (families.kg.KgGenerator): a softmax over every entity (exact), over `candidates` uniform
-    draws shared by the batch (pool) or each triple's own (kbgan; candidates 0 takes 1024 and 20), on its own
-    DistMult or ComplEx tables (gen_tables own) or reading the discriminator's (discriminator: β · s_D + c).
+    The generator (families.kg.KgGenerator; its form by sampler unless given, SAMPLER_GENERATORS): a softmax over
+    every entity (exact), over `candidates` uniform draws shared by the batch (pool) or each triple's own (kbgan;
+    candidates 0 takes 1024 and 20), on its own DistMult or ComplEx tables (gen_tables own) or reading the
+    discriminator's (discriminator: β · s_D + c).
     loss: margin, max(0, margin − s+ + s-) per corruption; logistic, RotatE's −log σ(γ + s+) − Σ w log σ(−γ − s-),
     with s the model's score; or contrastive, −s+ + Σ w max(0, margin + s-) (order embeddings', s = −E).
     init, gen_init: a finished kg run on the same graph whose tables start the discriminator (its model and dim
@@ -59,8 +64,8 @@ class KgRunConfig:
     gamma: float = 9.0  # the logistic loss only (RotatE's FB15k-237 setting)
     self_adv_temperature: float = 1.0
     lam: float = 0.5  # ace: the probability a negative is uniform noise
-    generator: str = "kbgan"
-    gen_tables: str = "own"
+    generator: str = ""  # "": the sampler's (SAMPLER_GENERATORS)
+    gen_tables: str = ""  # "": the sampler's
     gen_model: str = "distmult"
     gen_dim: int = 50
     gen_lr: float = 1e-3  # Adam
@@ -84,6 +89,9 @@ class KgRunConfig:
     gen_init: str = ""
 
     def __post_init__(self):
+        generator, gen_tables = SAMPLER_GENERATORS.get(self.sampler, SAMPLER_GENERATORS["kbgan"])
+        object.__setattr__(self, "generator", self.generator or generator)
+        object.__setattr__(self, "gen_tables", self.gen_tables or gen_tables)
         positive = "{name} must be positive, not {value}"
         at_least_1 = "{name} must be at least 1, not {value}"
         check([

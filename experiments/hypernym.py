@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ace_jax import methods, order_run, stats
+from ace_jax import methods, order_run, run, stats
+from ace_jax.errors import AceJaxError
 
 REGISTRY = {name: None for name in order_run.SAMPLERS}
 # Accuracy on a balanced test set; published, not ours (issue 18's anchors).
@@ -61,6 +62,9 @@ def config_of(args, variant: str, seed: int) -> order_run.OrderConfig:
 
 def run_one(config: order_run.OrderConfig, folder: Path, finished_only: bool) -> dict | None:
     """The run's final scores and its valid curve (training it first, or resuming it, unless finished_only)."""
+    saved = folder / "config.json"
+    if saved.exists() and run.load_config(folder, "order", order_run.OrderConfig.from_json) != config:
+        raise AceJaxError(f"{folder} holds a run with other settings; pass --runs with another folder")
     if not (folder / "metrics.json").exists():
         if finished_only:
             return None
@@ -159,4 +163,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except AceJaxError as error:
+        print(f"ace-jax: error: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ace_jax import kg_config, kg_run, methods, stats
+from ace_jax import kg_config, kg_run, methods, run, stats
+from ace_jax.errors import AceJaxError
 
 COLUMNS = ("mrr", "mr", "hits@1", "hits@3", "hits@10")
 # RotatE (Sun et al. 2019), Table 7: TransE, d = 50, MRR / Hits@10, filtered. Published, not ours.
@@ -66,6 +67,8 @@ def config_of(args, data: str, variant: str, seed: int) -> kg_config.KgRunConfig
 
 def run_one(config: kg_config.KgRunConfig, folder: Path, finished_only: bool) -> dict | None:
     """The run's final scores and its valid curve (training it first, or resuming it, unless finished_only)."""
+    if (folder / "config.json").exists() and run.load_config(folder, "kg", kg_config.KgRunConfig.from_json) != config:
+        raise AceJaxError(f"{folder} holds a run with other settings; pass --runs with another folder")
     if not (folder / "metrics.json").exists():
         if finished_only:
             return None
@@ -156,4 +159,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except AceJaxError as error:
+        print(f"ace-jax: error: {error}", file=sys.stderr)
+        sys.exit(1)

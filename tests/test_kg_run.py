@@ -137,7 +137,19 @@ def test_generator_runs_record_their_hardness(tmp_path, flags):
     assert any("gen_entropy" in r for r in records if r["kind"] == "train")
     final = json.loads((run_dir / "metrics.json").read_text())
     assert np.isfinite(final["test"]["mrr"])
-    assert json.loads((run_dir / "config.json").read_text())["reward"] == ("score" if "score" in flags else "loss")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["reward"] == ("score" if "score" in flags else "loss")
+    # kbgan's form by default (no --generator, --gen-tables given); ace's as given
+    assert (config["generator"], config["gen_tables"]) == (("kbgan", "own") if "kbgan" in flags
+                                                           else ("exact", "discriminator"))
+
+
+def test_each_generator_sampler_has_its_own_default_form_and_a_given_form_wins():
+    assert (KgRunConfig(sampler="ace").generator, KgRunConfig(sampler="ace").gen_tables) == ("pool", "discriminator")
+    assert (KgRunConfig(sampler="kbgan").generator, KgRunConfig(sampler="kbgan").gen_tables) == ("kbgan", "own")
+    given = KgRunConfig(sampler="ace", generator="kbgan", gen_tables="own")
+    assert (given.generator, given.gen_tables) == ("kbgan", "own")
+    assert KgRunConfig.from_json(given.to_json()) == given
 
 
 def test_four_devices_and_row_shards_give_the_one_device_tables(tmp_path):
