@@ -74,6 +74,7 @@ class KgRunConfig:
     entropy_weight: float = 0.1
     entropy_target: float = 2.0  # nats: max(0, target − H(g)) is penalised
     reward: str = "loss"  # the generator's: the discriminator's loss on its negative, or the negative's score
+    mask_known: bool = False  # the generator's draws that are training triples get probability 0 (pool, kbgan)
     regulariser: str = "none"
     reg_weight: float = 0.0
     optimizer: str = "adam"
@@ -125,6 +126,9 @@ class KgRunConfig:
             (self.lr > 0, "lr", self.lr, positive),
             (not self.gen_init or (self.uses_generator and self.gen_tables == "own"), "gen_init", self.gen_init,
              "{name} starts the generator's own tables: it needs --sampler kbgan or ace and --gen-tables own"),
+            (not self.mask_known or (self.uses_generator and self.generator != "exact"), "mask_known",
+             self.mask_known, "{name} masks the draws of a generator: it needs --sampler kbgan or ace and --generator "
+             "pool or kbgan"),
             (self.margin >= 0, "margin", self.margin, "{name} must be at least 0, not {value}"),
             (self.reg_weight >= 0, "reg_weight", self.reg_weight, "{name} must be at least 0, not {value}"),
         ])

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from ace_jax import game, losses, noise, reinforce
+from ace_jax import game, generator, losses, noise, reinforce
 from ace_jax.evaluate import ranking
 from ace_jax.families import kg
 from ace_jax.scorers.kg import KgScorer
@@ -228,3 +228,40 @@ def test_the_unit_ball_constrains_the_rows_a_step_read_and_only_them():
     norms = np.linalg.norm(np.asarray(new.params["entity"]), axis=1)
     assert norms[[0, 1, 4]].max() <= 1.0 + 1e-5  # the head, the true tail and the negative
     np.testing.assert_array_equal(np.asarray(new.params["entity"])[[2, 3, 5]], np.asarray(params["entity"])[[2, 3, 5]])
+
+
+@pytest.mark.parametrize("per_query", [False, True], ids=["pool", "kbgan"])
+def test_a_masked_generator_never_proposes_a_known_triple(per_query):
+    # Every (h, 0, t) with t < 5 is a training triple: a tail corruption is false unless it is entity 5, and every
+    # head corruption of such a triple is false (all its draws known: that row stays uniform over them).
+    train = np.array([[h, 0, t] for h in range(E) for t in range(5)], np.int32)
+    batch = kg_batch(train[[0, 7, 14, 21]], [False, False, False, True], kg.KnownTriples.build(train, E, 1))
+    disc_scorer = KgScorer("transe", 1)
+    family = kg.Triples(disc_scorer)
+    disc = family.init(jax.random.key(0), E, 1, DIM)
+
+    def game_of(mask_known):
+        part = kg.KgGenerator(None, disc_scorer, candidates=32, per_query=per_query, mask_known=mask_known)
+        return part, game.Game(negatives=K, generator=part, lam=0.0, loss=losses.Hinge(MARGIN), mean=True)
+
+    part, parts = game_of(True)
+    params = part.init(jax.random.key(1), E, 1, DIM)
+    proposal = part.propose(params, batch, noise.uniform(E), jax.random.key(3), family=family, game=parts,
+                            sparse=False, disc=disc)
+    probs = np.asarray(jax.nn.softmax(proposal.logits, axis=-1))
+    ids = np.broadcast_to(np.asarray(proposal.draws), probs.shape)
+    assert (ids[:3] == 5).any(axis=1).all()  # entity 5 is among each row's draws (32 of 6 entities)
+    np.testing.assert_array_equal(probs[:3][ids[:3] != 5], 0.0)
+    np.testing.assert_allclose(probs[:3].sum(1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(probs[3], 1 / 32, rtol=1e-5)
+    assert np.isfinite(np.asarray(generator.entropy(proposal.logits))).all()
+    rates = {}
+    for mask_known in (True, False):
+        part, parts = game_of(mask_known)
+        state = game.create_state(jax.random.key(1), disc, optax.sgd(LR), params, optax.adam(0.01))
+        _, metrics = game.step(state, batch, noise.uniform(E), family=family, game=parts)
+        assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+        rates[mask_known] = float(metrics["false_negative_rate"])
+    assert rates[True] == pytest.approx(0.25) and rates[False] > 0.5  # masked: only the all-known row's
+    with pytest.raises(ValueError, match="mask_known"):
+        kg.KgGenerator(None, disc_scorer, mask_known=True)

@@ -103,7 +103,7 @@ def test_patience_stops_when_the_valid_mrr_stops_improving(tmp_path):
     assert final["best_epoch"] == 5 and final["steps"] == 15 * 5  # 5 steps an epoch; stopped at epoch 15
 
 
-@pytest.mark.parametrize("case", ["bad-line", "bad-flag", "no-run"])
+@pytest.mark.parametrize("case", ["bad-line", "bad-flag", "mask-without-draws", "no-run"])
 def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     data = write_grid(tmp_path / "grid")
     if case == "bad-line":
@@ -113,6 +113,10 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     elif case == "bad-flag":
         args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--negatives", "0"]
         expected = "--negatives must be at least 1"
+    elif case == "mask-without-draws":
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--sampler", "ace", "--generator", "exact",
+                "--mask-known"]
+        expected = "--mask-known masks the draws of a generator"
     else:
         args = ["kg", "eval", str(tmp_path / "nothing")]
         expected = "error"

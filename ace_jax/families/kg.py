@@ -161,6 +161,9 @@ class Triples:
         return {"regulariser": self.reg_weight * total / jnp.maximum(real.sum(), 1.0)}
 
 
+KNOWN_LOGIT = -1e30  # a masked draw's logit: probability 0, entropy term 0 · (−1e30) = 0, no NaN
+
+
 @dataclasses.dataclass(frozen=True)
 class KgGenerator:
     """g(y | kept entity, relation, side): the learned sampler of the corrupted side's entity.
@@ -171,12 +174,21 @@ class KgGenerator:
     candidates: None, a softmax over every entity (both sides are scored, [B, E] each, and each row keeps its
       own); n, over n noise draws shared by the batch (per_query False, the pool form) or each triple's own
       (True, KBGAN's form, n = 20 there), minus log q, as generator.Pool.
+    mask_known: the candidate forms only: a draw that would make a training triple gets probability 0 (logit
+      KNOWN_LOGIT), so the generator never proposes a false negative instead of learning to avoid them through
+      the penalty (where the hardest candidates are mostly true, as hyponyms of an upper synset, the penalty
+      teaches it to flatten). A row whose draws are all known stays uniform over them.
     """
 
     scorer: KgScorer | None = None
     disc_scorer: KgScorer = KgScorer()
     candidates: int | None = None
     per_query: bool = False
+    mask_known: bool = False
+
+    def __post_init__(self):
+        if self.mask_known and self.candidates is None:
+            raise ValueError("mask_known needs the pool or KBGAN-style form (candidates), not the exact softmax")
 
     def init(self, key: jax.Array, num_entities: int, num_relations: int, dim: int, temperature: float = 1.0) -> dict:
         if self.scorer is None:
@@ -215,5 +227,20 @@ class KgGenerator:
             draws = game.noise.sample(noise_data, key, batch, shape)
             log_q = game.noise.log_prob(noise_data, draws)
             offset = -(log_q if log_q.ndim == 2 else log_q[None, :])  # a softmax over draws from q, unbiased
-        logits, vjp = jax.vjp(lambda p: self.logits_of(p, disc, batch, draws) + offset, params)
+        known = self.known_draws(batch, draws) if self.mask_known else None
+
+        def logits_of(p):
+            logits = self.logits_of(p, disc, batch, draws) + offset
+            return logits if known is None else jnp.where(known, KNOWN_LOGIT, logits)
+
+        logits, vjp = jax.vjp(logits_of, params)
         return generator.Proposal(logits, vjp, draws)
+
+    @staticmethod
+    def known_draws(batch: TripleBatch, draws: jax.Array) -> jax.Array:
+        """[B, n]: which draws ([n] shared or [B, n] per triple), as the corrupted side, make a training triple."""
+        kept = jnp.where(batch.corrupt_head, batch.tails, batch.heads)[:, None]
+        draws = draws if draws.ndim == 2 else draws[None]
+        side = batch.corrupt_head[:, None]
+        return batch.known.contains(jnp.where(side, draws, kept), batch.relations[:, None],
+                                    jnp.where(side, kept, draws))
