@@ -6,6 +6,8 @@ The measures, for a fixed sample of queries and the tables as they are:
                          game's per-negative term (its REINFORCE reward), e.g. skip-gram's −log σ(−s) = softplus(s)
   loss_ratio             gen_loss / noise_loss: above 1, the generator's negatives are harder than the noise's
   noise_top_k, gen_top_k how often a draw is among the discriminator's `top_k` highest-scoring candidates
+  noise_false, gen_false the fraction of draws that are no negatives (scored −inf by the caller: the positive, a
+                         known triple); they are left out of the losses and top-k rates above
   gen_entropy            H(g(·|x)) in nats, mean over queries (noise_entropy: H(q), the noise's); for the pool and
                          KBGAN-style forms, over their draws, as training computes it (at most log n)
   gen_overlap            the mean Jaccard overlap of the generator's top-10 candidates between two queries:
@@ -32,17 +34,23 @@ def measure_chunk(scores: jax.Array, pos: jax.Array, gen_logits: jax.Array | Non
     ids (n = C)."""
     def side(ids):
         picked = jnp.take_along_axis(scores, ids, axis=1)  # [c, draws]
-        terms = loss(pos, jnp.where(jnp.isfinite(picked), picked, 0.0))[1]
+        negative = jnp.isfinite(picked)  # a draw that is no negative (−inf) is left out of the loss and top-k
+        terms = loss(pos, jnp.where(negative, picked, 0.0))[1]
         # In the top k: fewer than k candidates score above it (the same as ≥ the k-th highest score, without
         # lax.top_k, whose sort of every row cost 2 s a chunk of 256 over 41k entities on this CPU).
         above = (scores[:, None, :] > picked[:, :, None]).sum(-1)  # [c, draws]
-        return terms.mean(1), (above < top_k).mean(1)
+        count = negative.sum(1)
 
-    out = dict(zip(("noise_loss", "noise_top_k"), side(noise_ids)))
+        def mean(values):  # over the query's negative draws; NaN where it has none
+            return jnp.where(count > 0, jnp.where(negative, values, 0.0).sum(1) / jnp.maximum(count, 1), jnp.nan)
+
+        return mean(terms), mean((above < top_k).astype(jnp.float32)), 1.0 - count / ids.shape[1]
+
+    out = dict(zip(("noise_loss", "noise_top_k", "noise_false"), side(noise_ids)))
     if gen_logits is not None:
         columns = generator.Proposal(gen_logits, None, gen_draws)
         gen_ids = columns.ids(generator.sample(key, gen_logits, draws))  # [c, draws]
-        out.update(zip(("gen_loss", "gen_top_k"), side(gen_ids)))
+        out.update(zip(("gen_loss", "gen_top_k", "gen_false"), side(gen_ids)))
         out["gen_entropy"] = generator.entropy(gen_logits)
         out["gen_top"] = columns.ids(jax.lax.top_k(gen_logits, top_gen)[1])  # [c, top_gen]
     return out
@@ -61,7 +69,8 @@ def jaccard_overlap(tops: np.ndarray, rng: np.random.Generator, pairs: int = 204
 def summarize(parts: list[dict], noise_entropy: float) -> dict:
     """Per-chunk measures -> the means over queries, with the ratio and the top-10 overlap."""
     joined = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
-    result = {k: float(v.mean()) for k, v in joined.items() if k != "gen_top"}
+    result = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in joined.items()
+              if k != "gen_top"}
     result["noise_entropy"] = noise_entropy
     if "gen_loss" in result:
         result["loss_ratio"] = result["gen_loss"] / max(result["noise_loss"], 1e-12)

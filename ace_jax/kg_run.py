@@ -85,7 +85,7 @@ def build(config: KgRunConfig, graph: triples_lib.KnowledgeGraph | None = None, 
     measures read."""
     graph = triples_lib.load_kg(config.data) if graph is None else graph
     num_entities, num_relations = len(graph.entities), len(graph.relations)
-    if num_entities * num_relations >= 2**31:
+    if 2 * num_entities * num_relations >= 2**31:
         raise AceJaxError(f"{config.data}: {num_entities:,} entities × {num_relations:,} relations is past the int32 "
                           "key of the false-negative test")
     sides = "bernoulli" if config.sampler == "bernoulli" else config.sides
@@ -160,16 +160,18 @@ def compiled_steps(family: kg.Triples, parts: game.Game, mesh=None):
 
 
 @functools.partial(jax.jit, static_argnames=("family", "parts", "side"))
-def probe_scores(state: game.GameState, batch: kg.TripleBatch, noise_data, key, *, family: kg.Triples,
-                 parts: game.Game, side: str):
-    """For probes all corrupted on `side`: the discriminator's logits over every entity [c, E] (the true one at
-    −inf), the positive's [c], and the generator's proposal (logits, draws) as a step makes it, or Nones."""
+def probe_scores(state: game.GameState, batch: kg.TripleBatch, answers: jax.Array, noise_data, key, *,
+                 family: kg.Triples, parts: game.Game, side: str):
+    """For probes all corrupted on `side`: the discriminator's logits over every entity [c, E] (at −inf where
+    the entity makes a known triple: answers [c, m], −1 padded, the true one among them), the positive's [c],
+    and the generator's proposal (logits, draws) as a step makes it, or Nones."""
     kept = batch.tails if side == "head" else batch.heads
     target = batch.heads if side == "head" else batch.tails
     scores = family.scorer.score_all(state.params, kept, batch.relations, side) + family.gamma
     rows = jnp.arange(scores.shape[0])
     pos = scores[rows, target]
-    scores = scores.at[rows, target].set(-jnp.inf)  # the true entity is no negative
+    known = jnp.where(answers < 0, scores.shape[1], answers)  # padding past the end: dropped
+    scores = scores.at[rows[:, None], known].set(-jnp.inf, mode="drop")  # no known triple is a negative
     if parts.generator is None:
         return scores, pos, None, None
     proposal = parts.generator.propose(state.gen_params, batch, noise_data, key, family=family, game=parts,
@@ -180,7 +182,8 @@ def probe_scores(state: game.GameState, batch: kg.TripleBatch, noise_data, key, 
 def kg_hardness(setup: Setup, state: game.GameState, *, draws: int = 5, top_k: int = 100) -> dict:
     """The hardness measures (ace_jax.hardness) on fixed training triples, each corrupted on a fixed side: the
     discriminator's loss on generator and noise draws, how often they reach its top-k entities for that side
-    (the true entity left out), the generator's entropy and the overlap of its top-10 between triples. The
+    (a draw that makes a known triple, of any split, is no negative: left out, and counted in gen_false and
+    noise_false), the generator's entropy and the overlap of its top-10 between triples. The
     generator's softmax is the one training draws from (for pool and KBGAN forms, over fresh candidates).
     Probes are scored against every entity in chunks of at most 256 and about 2²⁶ row coordinates."""
     config, (probes, sides) = setup.config, setup.probes
@@ -193,8 +196,9 @@ def kg_hardness(setup: Setup, state: game.GameState, *, draws: int = 5, top_k: i
             batch = kg.make_batch(triples, jnp.zeros(len(setup.graph.relations)), setup.known, key)
             batch = batch.replace(corrupt_head=jnp.full(len(triples), side == "head"))
             k_noise, k_gen, k_pool = jax.random.split(jax.random.fold_in(key, start + (side == "head")), 3)
-            scores, pos, gen_logits, gen_draws = probe_scores(state, batch, setup.noise, k_pool, family=family,
-                                                              parts=parts, side=side)
+            answers = setup.index.answers(triples[:, 2] if side == "head" else triples[:, 0], triples[:, 1], side)
+            scores, pos, gen_logits, gen_draws = probe_scores(state, batch, answers, setup.noise, k_pool,
+                                                              family=family, parts=parts, side=side)
             noise_ids = noise.sample(setup.noise, k_noise, (len(triples), draws))
             top_gen = min(10, (scores if gen_logits is None else gen_logits).shape[1])
             measured.append(hardness.measure_chunk(scores, pos, gen_logits, noise_ids, k_gen, gen_draws,
@@ -216,6 +220,7 @@ class KgJob:
     (order_run.OrderJob) overrides make_setup, start, split_scores, describe, more_scores and criterion."""
 
     family, extendable, final_file, words_per_step = "kg", ("epochs",), "metrics.json", None
+    config_type = KgRunConfig
     criterion = "mrr"  # the valid score that chooses the best parameters and stops early
 
     def make_setup(self, config: KgRunConfig) -> Setup:
@@ -367,6 +372,16 @@ def load_params(run_dir: str | Path, config: KgRunConfig) -> dict:
             raise AceJaxError(f"{run_dir / file}: missing; is the run finished?")
         params[name] = jnp.asarray(np.load(run_dir / file))
     return params
+
+
+def measure_hardness(run_dir: str | Path, job_type=None) -> dict:
+    """kg_hardness of a run folder's last checkpoint, as its evaluation points measure it now (the data loaded
+    again): for runs measured by an older rule. job_type: KgJob, or order_run.OrderJob for a hypernym run."""
+    job_type = KgJob if job_type is None else job_type
+    config = run.load_config(run_dir, job_type.family, job_type.config_type.from_json, field="run")
+    job = job_type(config)
+    state = io.load_checkpoint(Path(run_dir) / "checkpoint.msgpack", jax.device_get(job.template))
+    return kg_hardness(job.setup, state.game)
 
 
 def warm_start(run_dir: str, graph: triples_lib.KnowledgeGraph, model: str, dim: int, field: str) -> dict:

@@ -162,6 +162,7 @@ class OrderJob(kg_run.KgJob):
     """A hypernym run: kg_run's job on the closure's triples, the valid accuracy its criterion."""
 
     family = "order"
+    config_type = OrderConfig
     criterion = "accuracy"
 
     def make_setup(self, config: OrderConfig) -> kg_run.Setup:

@@ -54,7 +54,7 @@ def test_a_conditional_generator_has_no_overlap_and_noise_only_runs_report_the_n
                                  top_gen=2)
     assert got["gen_overlap"] == 0.0 and got["noise_entropy"] == pytest.approx(math.log(4))
     only_noise = hardness.word_hardness(PARAMS, None, uniform, np.array([0, 1]), jax.random.key(1))
-    assert set(only_noise) == {"noise_loss", "noise_top_k", "noise_entropy"}
+    assert set(only_noise) == {"noise_loss", "noise_top_k", "noise_false", "noise_entropy"}
 
 
 def test_a_generator_reading_the_discriminator_at_a_low_temperature_picks_its_top_score():
@@ -79,3 +79,17 @@ def test_text_hardness_by_hand():
     assert got["noise_loss"] == pytest.approx(noise_loss, rel=0.05)
     assert got["gen_top_k"] == 1.0 and got["noise_top_k"] == pytest.approx(0.5, abs=0.03)
     assert got["noise_entropy"] == pytest.approx(math.log(4))
+
+
+def test_a_draw_that_is_no_negative_is_left_out_and_counted():
+    # One query, scores [−inf, 1, 0, −1] (candidate 0 is no negative: a known triple); noise draws [0, 1, 2]:
+    # the loss and top-k are over 1 and 2 only, and a third of the draws is false. The generator draws only 0:
+    # no negative at all, so its loss is NaN and its false rate 1.
+    scores = jnp.array([[-jnp.inf, 1.0, 0.0, -1.0]])
+    got = hardness.measure_chunk(scores, jnp.zeros(1), jnp.array([[50.0, 0.0, 0.0, 0.0]]), jnp.array([[0, 1, 2]]),
+                                 jax.random.key(0), loss=losses.Logistic(), draws=3, top_k=1, top_gen=1)
+    assert float(got["noise_loss"][0]) == pytest.approx((softplus(1.0) + softplus(0.0)) / 2, rel=1e-5)
+    assert float(got["noise_top_k"][0]) == pytest.approx(0.5) and float(got["noise_false"][0]) == pytest.approx(1 / 3)
+    assert np.isnan(float(got["gen_loss"][0])) and float(got["gen_false"][0]) == 1.0
+    summary = hardness.summarize([got, {**got, "gen_loss": jnp.array([2.0])}], 0.0)
+    assert summary["gen_loss"] == 2.0  # the mean over the queries that drew a negative

@@ -34,6 +34,19 @@ def test_contains_is_set_membership():
     got = known.contains(jnp.asarray(queries[:, 0]), jnp.asarray(queries[:, 1]), jnp.asarray(queries[:, 2]))
     expected = [tuple(q) in {tuple(t) for t in triples} for q in queries]
     np.testing.assert_array_equal(got, expected)
+    # The same set asked from each side: kept entities against a row of candidates each, heads or tails.
+    kept, relations, head = rng.integers(0, 9, 30), rng.integers(0, 3, 30), rng.random(30) < 0.5
+    candidates = rng.integers(0, 9, (30, 12))
+    got = known.contains_corruptions(jnp.asarray(kept), jnp.asarray(relations), jnp.asarray(head),
+                                     jnp.asarray(candidates))
+    known_set = {tuple(t) for t in triples.tolist()}
+    expected = [[((c, r, k) if h else (k, r, c)) in known_set for c in row]
+                for k, r, h, row in zip(kept.tolist(), relations.tolist(), head.tolist(), candidates.tolist())]
+    np.testing.assert_array_equal(got, expected)
+    shared = known.contains_corruptions(jnp.asarray(kept), jnp.asarray(relations), jnp.asarray(head),
+                                        jnp.asarray(candidates[0]))  # one row of candidates shared by all
+    np.testing.assert_array_equal(shared[0], got[0])
+    assert np.asarray(got).any() and not np.asarray(got).all()
 
 
 def test_bernoulli_sides_by_hand():

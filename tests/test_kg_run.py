@@ -141,6 +141,7 @@ def test_generator_runs_record_their_hardness(tmp_path, flags):
     assert any("gen_entropy" in r for r in records if r["kind"] == "train")
     final = json.loads((run_dir / "metrics.json").read_text())
     assert np.isfinite(final["test"]["mrr"])
+    assert kg_run.measure_hardness(run_dir) == pytest.approx(evals[-1]["hardness"])  # from the checkpoint, again
     config = json.loads((run_dir / "config.json").read_text())
     assert config["reward"] == ("score" if "score" in flags else "loss")
     # kbgan's form by default (no --generator, --gen-tables given); ace's as given
@@ -194,3 +195,32 @@ def test_warm_starts_take_a_finished_runs_tables_and_refuse_another_model(tmp_pa
                                            str(pretrained)], tmp_path, capsys, monkeypatch)
     assert "--gen-init" in one_line_error([*base, "--gen-init", str(pretrained)], tmp_path, capsys, monkeypatch)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_hardness_probes_count_every_known_triple_as_no_negative(tmp_path):
+    """probe_scores puts −inf exactly where an entity makes a known triple of any split (several per row here)."""
+    import jax
+    import jax.numpy as jnp
+
+    from ace_jax.families import kg
+
+    folder = tmp_path / "star"
+    folder.mkdir()
+    for name, part in (("train", ["a r b", "a r c", "a r d", "e r b", "b s c"]), ("valid", ["a r e"]),
+                       ("test", ["e r c"])):
+        (folder / f"{name}.txt").write_text("".join(line.replace(" ", "\t") + "\n" for line in part))
+    setup = kg_run.build(KgRunConfig(data=str(folder), dim=4))
+    state, graph = kg_run.initial_state(setup).game, setup.graph
+    known = {tuple(t) for t in graph.all_triples().tolist()}
+    for side in ("head", "tail"):
+        triples = graph.train
+        batch = kg.make_batch(triples, jnp.zeros(len(graph.relations)), setup.known, jax.random.key(0))
+        batch = batch.replace(corrupt_head=jnp.full(len(triples), side == "head"))
+        answers = setup.index.answers(triples[:, 2] if side == "head" else triples[:, 0], triples[:, 1], side)
+        scores, *_ = kg_run.probe_scores(state, batch, answers, setup.noise, jax.random.key(1),
+                                         family=kg_run.family_of(setup.config), parts=kg_run.game_of(setup.config),
+                                         side=side)
+        expected = [[((e, r, t) if side == "head" else (h, r, e)) in known for e in range(len(graph.entities))]
+                    for h, r, t in triples.tolist()]
+        np.testing.assert_array_equal(np.isneginf(np.asarray(scores)), expected, err_msg=side)
+        assert np.asarray(expected).sum() > len(triples)  # rows with several known triples
