@@ -384,6 +384,20 @@ def measure_hardness(run_dir: str | Path, job_type=None) -> dict:
     return kg_hardness(job.setup, state.game)
 
 
+def current_hardness(run_dir: str | Path, recorded: dict, job_type=None) -> dict:
+    """A finished run's hardness at its last evaluation by today's rule: `recorded` (that record's), or for a
+    generator's record by the rule before 2026-12-06 (no gen_false: false negatives scored as the top score)
+    measured again from the checkpoint, once, and kept in the run folder's hardness-remeasured.json."""
+    if "loss_ratio" not in recorded or "gen_false" in recorded:
+        return recorded
+    path = Path(run_dir) / "hardness-remeasured.json"
+    if not path.exists():
+        measured = measure_hardness(run_dir, job_type)
+        with io.atomic_write(path) as f:
+            json.dump(measured, f)
+    return json.loads(path.read_text())
+
+
 def warm_start(run_dir: str, graph: triples_lib.KnowledgeGraph, model: str, dim: int, field: str) -> dict:
     """The tables of a finished kg run of `model` at `dim` on the same entities and relations, to start from."""
     saved = load_config(run_dir, field)

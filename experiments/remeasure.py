@@ -68,7 +68,8 @@ def main(argv=None) -> int:
     for run in map(Path, args.runs):
         print(f"== {run}", file=sys.stderr, flush=True)
         old, new = recorded(run), measure(run)
-        cells = [f"{old[m]:.3g} → {new[m]:.3g}" if m in old and m in new else "–" for m in MEASURES]
+        cells = [f"{old[m]:.3g} → {new[m]:.3g}" if m in old and m in new else f"– → {new[m]:.3g}" if m in new
+                 else "–" for m in MEASURES]
         lines.append(f"| `{run.name}` | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
