@@ -142,10 +142,10 @@ def test_generator_runs_record_their_hardness(tmp_path, flags):
     final = json.loads((run_dir / "metrics.json").read_text())
     assert np.isfinite(final["test"]["mrr"])
     assert kg_run.current_hardness(run_dir, evals[-1]["hardness"]) is evals[-1]["hardness"]  # today's rule: kept
-    old_rule = {k: v for k, v in evals[-1]["hardness"].items() if not k.endswith("_false")}
-    # an older rule's record: measured again from the checkpoint, the same as today's record of that state
-    assert kg_run.current_hardness(run_dir, old_rule) == pytest.approx(evals[-1]["hardness"])
-    assert (run_dir / "hardness-remeasured.json").exists()
+    if "kbgan" in flags:  # (once: the suite's time) an older rule's record is measured again from the checkpoint
+        old_rule = {k: v for k, v in evals[-1]["hardness"].items() if not k.endswith("_false")}
+        assert kg_run.current_hardness(run_dir, old_rule) == pytest.approx(evals[-1]["hardness"])
+        assert (run_dir / "hardness-remeasured.json").exists()
     config = json.loads((run_dir / "config.json").read_text())
     assert config["reward"] == ("score" if "score" in flags else "loss")
     # kbgan's form by default (no --generator, --gen-tables given); ace's as given
