@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import jax
 
 from ace_jax import io
-from ace_jax.errors import Diverged, Interrupted, SettingError
+from ace_jax.errors import AceJaxError, Diverged, Interrupted, SettingError
 
 SIGNAL_NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # io.atomic_write's temporary files
@@ -75,6 +75,14 @@ def load_config(folder: str | Path, family: str, from_json, field: str = "out") 
         return from_json(data)
     except (TypeError, KeyError, ValueError) as error:
         raise SettingError(field, str(folder), f"{{name}} {{value}}: {path.name} is damaged ({error})") from None
+
+
+def check_same_run(folder: str | Path, family: str, from_json, config) -> None:
+    """For scripts that train and table many run folders: refuse a folder that holds a run of other settings,
+    which would otherwise be tabled as this one."""
+    folder = Path(folder)
+    if (folder / "config.json").exists() and load_config(folder, family, from_json) != config:
+        raise AceJaxError(f"{folder} holds a run with other settings; pass --runs with another folder")
 
 
 def leaf_fields(config) -> dict:

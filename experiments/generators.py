@@ -61,8 +61,7 @@ def train(args, variant: str, seed: int, eval_every: int) -> dict:
                                  eval_every=eval_every, final_sets=DEV + TEST, analogy=False,
                                  **{**({} if args.row_clip is None else {"row_clip": args.row_clip}), **settings})
     out = Path(args.runs) / f"{methods.variant_folder(variant)}-s{seed}"
-    if (out / "config.json").exists() and run.load_config(out, "word", WordConfig.from_json) != config:
-        raise AceJaxError(f"{out} holds a run with other settings; pass --runs with another folder")
+    run.check_same_run(out, "word", WordConfig.from_json, config)
     if not (out / "eval.json").exists():
         start = time.perf_counter()
         try:

@@ -62,9 +62,7 @@ def config_of(args, variant: str, seed: int) -> order_run.OrderConfig:
 
 def run_one(config: order_run.OrderConfig, folder: Path, finished_only: bool) -> dict | None:
     """The run's final scores and its valid curve (training it first, or resuming it, unless finished_only)."""
-    saved = folder / "config.json"
-    if saved.exists() and run.load_config(folder, "order", order_run.OrderConfig.from_json) != config:
-        raise AceJaxError(f"{folder} holds a run with other settings; pass --runs with another folder")
+    run.check_same_run(folder, "order", order_run.OrderConfig.from_json, config)
     if not (folder / "metrics.json").exists():
         if finished_only:
             return None

@@ -67,8 +67,7 @@ def config_of(args, data: str, variant: str, seed: int) -> kg_config.KgRunConfig
 
 def run_one(config: kg_config.KgRunConfig, folder: Path, finished_only: bool) -> dict | None:
     """The run's final scores and its valid curve (training it first, or resuming it, unless finished_only)."""
-    if (folder / "config.json").exists() and run.load_config(folder, "kg", kg_config.KgRunConfig.from_json) != config:
-        raise AceJaxError(f"{folder} holds a run with other settings; pass --runs with another folder")
+    run.check_same_run(folder, "kg", kg_config.KgRunConfig.from_json, config)
     if not (folder / "metrics.json").exists():
         if finished_only:
             return None

@@ -100,8 +100,7 @@ def run_ours(args, variant: str, seed: int, runs: Path, epoch_steps_hint: int) -
                   eval_every=max(1, epoch_steps_hint // args.eval_points), analogy=True)
     config = methods.word_config(method, **{**common, **settings})
     out = runs / f"{methods.variant_folder(variant)}-seed{seed}"
-    if (out / "config.json").exists() and run.load_config(out, "word", WordConfig.from_json) != config:
-        raise AceJaxError(f"{out} holds a run with other settings; pass --runs with another folder")
+    run.check_same_run(out, "word", WordConfig.from_json, config)
     if not (out / "eval.json").exists():  # finished earlier: reuse, so an interrupted table resumes cheaply
         if args.finished_only:
             return None
