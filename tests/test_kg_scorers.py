@@ -79,6 +79,27 @@ def test_score_all_is_the_triple_by_triple_score(model, side):
 
 
 @pytest.mark.parametrize("model", TABLES)
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "per-triple"])
+def test_score_corruptions_is_the_triple_by_triple_score_by_side(model, shared):
+    scorer = KgScorer(model, 2 if model == "transd" else 1)
+    params = scorer.init(jax.random.key(0), 6, 3, 4)
+    params = {k: v + 0.3 * jax.random.normal(jax.random.key(1), v.shape) for k, v in params.items()}  # off init
+    kept, relations, corrupt_head = jnp.array([0, 5, 2, 4]), jnp.array([1, 0, 2, 2]), jnp.array([1, 0, 0, 1], bool)
+    cands = jnp.array([[3, 1, 5]]) if shared else jnp.array([[3, 1, 5], [0, 0, 2], [4, 5, 1], [2, 3, 3]])
+    got = scorer.score_corruptions({k: v[:, None] for k, v in scorer.entity_rows(params, kept).items()},
+                                   {k: v[:, None] for k, v in scorer.relation_rows(params, relations).items()},
+                                   scorer.entity_rows(params, cands), corrupt_head)
+    assert got.shape == (4, 3)
+    for i in range(4):
+        for j in range(3):
+            y = int(cands[0 if shared else i, j])
+            h, t = (y, kept[i]) if corrupt_head[i] else (kept[i], y)
+            one = scorer.score(scorer.entity_rows(params, h), scorer.relation_rows(params, relations[i]),
+                               scorer.entity_rows(params, t))
+            np.testing.assert_allclose(got[i, j], one, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", TABLES)
 def test_gradients_match_finite_differences(model):
     scorer = KgScorer(model, 2)
     params = scorer.init(jax.random.key(1), 4, 2, 3)

@@ -235,10 +235,7 @@ class KgGenerator:
             kept_rows = {k: v[:, None] for k, v in scorer.entity_rows(tables, kept).items()}  # [B, 1, d]
             relation = {k: v[:, None] for k, v in scorer.relation_rows(tables, batch.relations).items()}
             cands = scorer.entity_rows(tables, draws if draws.ndim == 2 else draws[None])  # [B or 1, n, d]
-            side = batch.corrupt_head[:, None, None]
-            heads = {k: jnp.where(side, cands[k], kept_rows[k]) for k in cands}
-            tails = {k: jnp.where(side, kept_rows[k], cands[k]) for k in cands}
-            scores = scorer.score(heads, relation, tails)  # [B, n]
+            scores = scorer.score_corruptions(kept_rows, relation, cands, batch.corrupt_head)  # [B, n]
         if self.scorer is not None:
             return scores
         bias = params["bias"] if draws is None else params["bias"][draws]

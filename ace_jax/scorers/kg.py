@@ -108,6 +108,40 @@ class KgScorer:
         im = h["entity"] * sin + h["entity_im"] * cos - t["entity_im"]
         return -jnp.sqrt(re * re + im * im + 1e-12).sum(-1)  # the ε keeps the gradient finite at 0
 
+    def score_corruptions(self, kept: dict, relation: dict, cands: dict, corrupt_head: jax.Array) -> jax.Array:
+        """`score` of each candidate as the corrupted side of its triple: kept entity and relation rows [B, 1, d],
+        candidate rows [B or 1, n, d], corrupt_head [B] -> [B, n].
+
+        Each model's score is written as one query per triple against the candidates (TransE's h + r − t is
+        −(t − (h + r)) or h − (t − r) by side; DistMult's and ComplEx's are dot products with the kept side's
+        product; RotatE's modulus is unchanged by rotating back), so no [B, n, d] array of heads and one of tails
+        is built: for 1,024 shared candidates of 1,024 triples on a CPU this was about 10× faster than `score`
+        of sides placed by `where`."""
+        head = corrupt_head[:, None, None]  # [B, 1, 1]
+        sign = jnp.where(head, -1.0, 1.0)
+        k, c = kept["entity"], cands["entity"]
+        if self.model in ("transe", "transd"):
+            if self.model == "transd":  # x⊥ = x + (x_p · x) r_p, the kept row's and each candidate's own
+                proj = relation["relation_proj"]
+                k = k + (kept["entity_proj"] * k).sum(-1, keepdims=True) * proj
+                c = c + (cands["entity_proj"] * c).sum(-1, keepdims=True) * proj
+            return -distance(k + sign * relation["relation"] - c, self.norm)  # −‖h + r − t‖ either side
+        if self.model == "order":  # the hyponym (head) below the hypernym (tail): relu(t − h), by side
+            return -jnp.square(jax.nn.relu(sign * (c - k))).sum(-1)
+        if self.model == "distmult":
+            return dot(k * relation["relation"], c)
+        if self.model == "complex":  # Re Σ h r conj(t), linear in the candidate's real and imaginary parts
+            kr, ki, rr, ri = k, kept["entity_im"], relation["relation"], relation["relation_im"]
+            q_re = jnp.where(head, rr * kr + ri * ki, kr * rr - ki * ri)
+            q_im = jnp.where(head, rr * ki - ri * kr, kr * ri + ki * rr)
+            return dot(q_re, c) + dot(q_im, cands["entity_im"])
+        cos, sin = jnp.cos(relation["relation_phase"]), jnp.sin(relation["relation_phase"])
+        kr, ki = k, kept["entity_im"]  # rotate: |h e^{iθ} − t| = |h − t e^{−iθ}|
+        q_re = jnp.where(head, kr * cos + ki * sin, kr * cos - ki * sin)
+        q_im = jnp.where(head, ki * cos - kr * sin, kr * sin + ki * cos)
+        re, im = q_re - c, q_im - cands["entity_im"]
+        return -jnp.sqrt(re * re + im * im + 1e-12).sum(-1)
+
     def score_all(self, params: dict, given: jax.Array, relations: jax.Array, side: str) -> jax.Array:
         """[b] given entities and relations -> [b, E]: every entity as the tail (side "tail", given heads) or
         the head (side "head", given tails). evaluate.ranking's ScoreFn, with this scorer bound."""
@@ -125,6 +159,15 @@ def distance(x: jax.Array, norm: int) -> jax.Array:
     if norm == 1:
         return jnp.abs(x).sum(-1)
     return jnp.sqrt((x * x).sum(-1) + 1e-12)
+
+
+def dot(queries: jax.Array, cands: jax.Array) -> jax.Array:
+    """[B, 1, d] queries against [B or 1, n, d] candidates -> [B, n] dot products, a matrix product where the
+    candidates are shared (not broadcast to [B, n, d] first), at float32's full precision (no TF32)."""
+    highest = jax.lax.Precision.HIGHEST
+    if cands.shape[0] == 1:
+        return jnp.matmul(queries[:, 0], cands[0].T, precision=highest)
+    return jnp.einsum("bd,bnd->bn", queries[:, 0], cands, precision=highest)
 
 
 def normalise(x: jax.Array) -> jax.Array:
