@@ -61,16 +61,37 @@ def dense_row_clip(max_norm: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
-def sum_duplicates(ids: jax.Array, grads: jax.Array) -> tuple[jax.Array, jax.Array]:
+def sum_duplicates(ids: jax.Array, grads: jax.Array, num_rows: int | None = None) -> tuple[jax.Array, jax.Array]:
     """A row's gradient is the sum over its occurrences: ids [...], grads [..., d] -> ([N], [N, d]).
 
-    Static shapes: N = ids.size unique slots, sorted, the unused ones and padding set to DROPPED.
+    Static shapes: N = ids.size unique slots, sorted, the unused ones and padding set to DROPPED. The ids are
+    sorted once (see `sort_order`), runs of one id made segments, and the gradients summed segment by segment in
+    their original order. (jnp.unique with return_inverse, used before, cost a third of a lazy-Adam knowledge-graph
+    step on the CPU: its argsort is a stable two-operand sort.) num_rows: the table's rows, if known.
     """
     trailing = grads.shape[ids.ndim:]  # (d,) for a table, () for a vector such as a bias
     ids = jnp.where(ids < 0, DROPPED, ids).reshape(-1)  # [N]
-    grads = grads.reshape((ids.shape[0],) + trailing)  # [N, d]
-    unique, slot = jnp.unique(ids, size=ids.shape[0], fill_value=DROPPED, return_inverse=True)
-    return unique, jax.ops.segment_sum(grads, slot, num_segments=ids.shape[0])
+    n = ids.shape[0]
+    order = sort_order(ids, num_rows)
+    ids = ids[order]
+    starts = jnp.concatenate([jnp.ones(1, bool), ids[1:] != ids[:-1]])
+    segment = jnp.cumsum(starts.astype(jnp.int32)) - 1  # [N]: each sorted position's unique slot
+    unique = jnp.full(n, DROPPED, jnp.int32).at[segment].set(ids, indices_are_sorted=True)
+    summed = jax.ops.segment_sum(grads.reshape((n,) + trailing)[order], segment, num_segments=n,
+                                 indices_are_sorted=True)
+    return unique, summed
+
+
+def sort_order(ids: jax.Array, num_rows: int | None) -> jax.Array:
+    """The permutation sorting ids [N] (DROPPED last), equal ids in their original order where num_rows is
+    given and (num_rows + 1) · N < 2³¹: then one int32 key id · N + position is sorted, ~10× faster on the CPU
+    than argsort's stable sort of two operands. Otherwise an unstable sort of (id, position), ~3× faster: equal
+    ids may come in another order, so their float sum may round differently (deterministically)."""
+    n = ids.shape[0]
+    position = jnp.arange(n, dtype=jnp.int32)
+    if num_rows is not None and (num_rows + 1) * n < 2**31:
+        return jnp.sort(jnp.minimum(ids, num_rows) * n + position) % n
+    return jax.lax.sort((ids, position), num_keys=1, is_stable=False)[1]
 
 
 def apply_updates(params: dict, ids: dict, deltas: dict) -> dict:
@@ -101,7 +122,8 @@ def row_optimizer(learning_rate: float, init_row, update_row, name: str, row_cli
         count = state.count + 1
         unique_ids, deltas, rows = {}, {}, dict(state.rows)
         for name in ids:
-            unique_ids[name], summed = sum_duplicates(ids[name], grads[name])
+            num_rows = state.rows[name][0].shape[0] if state.rows[name] else None
+            unique_ids[name], summed = sum_duplicates(ids[name], grads[name], num_rows)
             summed = clip_rows(summed, row_clip)
             # DROPPED clamps to the last row on the gather; what is computed from it is dropped on the scatter.
             stats = tuple(s[unique_ids[name]] for s in state.rows[name])

@@ -70,13 +70,27 @@ def lazy_adam_reference(table, steps, lr=LR, b1=0.9, b2=0.999, eps=1e-8):
     return w
 
 
-def test_sum_duplicates_by_hand():
+@pytest.mark.parametrize("num_rows", [3, None], ids=["one-key-sort", "two-operand-sort"])
+def test_sum_duplicates_by_hand(num_rows):
     ids = jnp.array([[2, -1], [2, 0]])
     grads = jnp.array([[[1.0, 2.0], [9.0, 9.0]], [[10.0, 20.0], [3.0, 4.0]]])
-    unique_ids, summed = sparse_optim.sum_duplicates(ids, grads)
+    unique_ids, summed = sparse_optim.sum_duplicates(ids, grads, num_rows)
     np.testing.assert_array_equal(unique_ids, [0, 2, sparse_optim.DROPPED, sparse_optim.DROPPED])
     # Row 2 twice: 1 + 10, 2 + 20; the padding's gradient sits in a dropped slot.
     np.testing.assert_array_equal(summed[:2], [[3.0, 4.0], [11.0, 22.0]])
+
+
+@pytest.mark.parametrize("num_rows", [50, None], ids=["one-key-sort", "two-operand-sort"])
+def test_sum_duplicates_is_numpys_unique_and_sums(num_rows):
+    rng = np.random.default_rng(0)
+    ids = rng.integers(-1, 50, size=(40, 7))  # many repeats, and padding
+    grads = rng.integers(-8, 8, size=(40, 7, 3)).astype(np.float32)  # integers: any summing order is exact
+    unique_ids, summed = jax.jit(sparse_optim.sum_duplicates, static_argnums=2)(jnp.asarray(ids), jnp.asarray(grads),
+                                                                                num_rows)
+    rows = np.unique(ids[ids >= 0])
+    np.testing.assert_array_equal(unique_ids[:len(rows)], rows)
+    assert (np.asarray(unique_ids[len(rows):]) == sparse_optim.DROPPED).all()
+    np.testing.assert_array_equal(summed[:len(rows)], [grads[ids == r].sum(0) for r in rows])
 
 
 def test_duplicates_are_summed_before_the_rule():

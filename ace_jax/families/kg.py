@@ -166,10 +166,11 @@ class Triples:
         return (self.scorer.score(heads, relation, tails) + self.gamma)[:, None, :]  # [B, 1, 1 + K]
 
     def is_false(self, batch: TripleBatch, negatives: jax.Array) -> jax.Array:
-        side = batch.corrupt_head[:, None, None]
-        heads = jnp.where(side, negatives, batch.heads[:, None, None])
-        tails = jnp.where(side, batch.tails[:, None, None], negatives)
-        return batch.known.contains(heads, batch.relations[:, None, None], tails)  # [B, 1, K]
+        """[B, 1, K]: which negatives make a training triple, looked up from the kept side (one key a triple)."""
+        kept = jnp.where(batch.corrupt_head, batch.tails, batch.heads)
+        known = batch.known.contains_corruptions(kept, batch.relations, batch.corrupt_head,
+                                                 negatives.reshape(negatives.shape[0], -1))
+        return known.reshape(negatives.shape)
 
     def extra_loss(self, rows: dict, batch: TripleBatch) -> dict:
         """{"regulariser": weight × the mean over real triples of Σ x² (l2) or Σ |x|³ (n3) over the rows read,
