@@ -115,8 +115,8 @@ class KgScorer:
         Each model's score is written as one query per triple against the candidates (TransE's h + r − t is
         −(t − (h + r)) or h − (t − r) by side; DistMult's and ComplEx's are dot products with the kept side's
         product; RotatE's modulus is unchanged by rotating back), so no [B, n, d] array of heads and one of tails
-        is built: for 1,024 shared candidates of 1,024 triples on a CPU this was about 10× faster than `score`
-        of sides placed by `where`."""
+        is built: for 1,024 shared candidates of 1,024 triples (TransE, d = 50) on this project's 2-core CPU, 37 ms
+        against 363 ms for `score` of sides placed by `where` (one measurement, the machine shared)."""
         head = corrupt_head[:, None, None]  # [B, 1, 1]
         sign = jnp.where(head, -1.0, 1.0)
         k, c = kept["entity"], cands["entity"]
