@@ -112,7 +112,7 @@ def binary_tree(depth):
     return [([f"n{i}"], [] if i == 0 else [("@", (i - 1) // 2)]) for i in range(2 ** depth - 1)]
 
 
-FLAGS = ["--dim", "8", "--batch", "64", "--lr", "0.05", "--split-size", "40", "--epochs", "30", "--eval-every", "15",
+FLAGS = ["--dim", "8", "--batch", "64", "--lr", "0.05", "--split-size", "40", "--epochs", "20", "--eval-every", "10",
          "--quiet"]
 
 
@@ -129,7 +129,7 @@ def test_a_shrunk_ace_run_through_the_cli_learns_the_order_and_predicts(tmp_path
     assert final["test"]["accuracy"] > 0.75, final  # chance is 0.5
     evals = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in evals if r["kind"] == "eval"]
-    assert [r["epoch"] for r in evals] == [15.0, 30.0]
+    assert [r["epoch"] for r in evals] == [10.0, 20.0]
     assert all(np.isfinite(r["hardness"]["loss_ratio"]) for r in evals)
     capsys.readouterr()
     assert main(["order", "eval", str(run_dir), "--json"]) == 0
