@@ -66,7 +66,7 @@ def sum_duplicates(ids: jax.Array, grads: jax.Array, num_rows: int | None = None
 
     Static shapes: N = ids.size unique slots, sorted, the unused ones and padding set to DROPPED. The ids are
     sorted once (see `sort_order`), runs of one id made segments, and the gradients summed segment by segment in
-    their original order. (jnp.unique with return_inverse, used before, cost a third of a lazy-Adam knowledge-graph
+    their original order. (jnp.unique with return_inverse, used before, cost a quarter of a lazy-Adam knowledge-graph
     step on the CPU: its argsort is a stable two-operand sort.) num_rows: the table's rows, if known.
     """
     trailing = grads.shape[ids.ndim:]  # (d,) for a table, () for a vector such as a bias
