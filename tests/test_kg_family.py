@@ -31,7 +31,8 @@ def test_contains_is_set_membership():
     known = kg.KnownTriples.build(triples, 9, 3)
     queries = np.stack([rng.integers(0, 9, 300), rng.integers(0, 3, 300), rng.integers(0, 9, 300)], 1)
     queries = np.concatenate([queries, triples])
-    got = known.contains(jnp.asarray(queries[:, 0]), jnp.asarray(queries[:, 1]), jnp.asarray(queries[:, 2]))
+    got = known.contains_corruptions(jnp.asarray(queries[:, 0]), jnp.asarray(queries[:, 1]),  # tails as asked
+                                     jnp.zeros(len(queries), bool), jnp.asarray(queries[:, 2:]))[:, 0]
     expected = [tuple(q) in {tuple(t) for t in triples} for q in queries]
     np.testing.assert_array_equal(got, expected)
     # The same set asked from each side: kept entities against a row of candidates each, heads or tails.

@@ -44,10 +44,6 @@ class KnownTriples(flax.struct.PyTreeNode):
         return cls(jnp.asarray(key[order], jnp.int32), jnp.asarray(value[order], jnp.int32), num_entities,
                    num_relations, largest.bit_length())
 
-    def contains(self, heads: jax.Array, relations: jax.Array, tails: jax.Array) -> jax.Array:
-        """Which (head, relation, tail), any broadcastable shapes, are known."""
-        return self._member(heads * self.num_relations + relations, tails)
-
     def contains_corruptions(self, kept: jax.Array, relations: jax.Array, corrupt_head: jax.Array,
                              entities: jax.Array) -> jax.Array:
         """Which corruptions are known: kept entities, relations and sides [B] (corrupt_head: `entities` are
