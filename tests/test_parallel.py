@@ -17,13 +17,14 @@ from ace_jax.io import load_word2vec
 from test_cli import tiny_config, write_planted_corpus
 
 WORKER = Path(__file__).with_name("parallel_worker.py")
-# Each entry: sampler:model:devices:row_shards:optimizer[:shared-step]. 4:2 is a 2 (data) x 2 (rows) mesh.
+# Each entry: sampler:model:devices:row_shards:optimizer[:shared-step]. 4:2 is a 2 (data) x 2 (rows) mesh; 4:1
+# splits only the pairs, 4:4 only the rows. One compile per entry (most of the test's time), so each entry covers
+# more than one thing: CBOW with Adagrad's row-sharded accumulators, say.
 REFERENCE_AND_MESHES = {
-    "ns:skipgram:{}:sgd": ["1:1", "4:1", "4:2", "4:4"],
+    "ns:skipgram:{}:sgd": ["1:1", "4:1", "4:4"],
     "ace:skipgram:{}:sgd": ["1:1", "4:2"],
     "hs:skipgram:{}:sgd": ["1:1", "4:2"],
-    "ns:cbow:{}:sgd": ["1:1", "4:1"],
-    "ns:skipgram:{}:adagrad": ["1:1", "4:2"],
+    "ns:cbow:{}:adagrad": ["1:1", "4:2"],
     "ns:skipgram:{}:sgd:shared-step": ["1:1", "4:2"],
 }
 
@@ -90,30 +91,24 @@ def test_two_processes_agree_with_one(tmp_path):
     np.testing.assert_allclose(two, single, rtol=1e-4, atol=1e-5)
 
 
-def test_cli_devices_flag_on_a_cpu(tmp_path):
+def test_cli_devices_flag_on_a_cpu_over_hundreds_of_steps(tmp_path):
+    # Hundreds of steps dispatched ahead on 4 devices: with a thread pool of one thread per device, two steps'
+    # collectives could hold every thread and wait for each other (XLA then aborts the process after 40 s).
     corpus = write_planted_corpus(tmp_path / "corpus.txt", sentences=200)
-    train_word_embeddings(tiny_config(corpus, epochs=1), tmp_path / "single", progress=False)
+    single = train_word_embeddings(tiny_config(corpus, epochs=30), tmp_path / "single", progress=False)
+    assert single["steps"] >= 300, single["steps"]
     flags = ["--corpus", str(corpus), "--min-count", "1", "--dim", "16", "--window", "3", "--chunk", "128",
-             "--epochs", "1", "--sample", "0", "--lr", "0.005", "--eval-sets", "", "--final-sets", "", "--no-analogy",
+             "--epochs", "30", "--sample", "0", "--lr", "0.005", "--eval-sets", "", "--final-sets", "", "--no-analogy",
              "--quiet", "--gen-dim", "8", "--method", "ns", "--devices", "4", "--row-shards", "2",
              "--out", str(tmp_path / "four")]
-    finish(run([sys.executable, "-m", "ace_jax.cli", "train", *flags]))
+    finish(run([sys.executable, "-m", "ace_jax.cli", "train", *flags]), timeout=200)
     _, single = load_word2vec(tmp_path / "single" / "vectors.txt")
     _, four = load_word2vec(tmp_path / "four" / "vectors.txt")
-    np.testing.assert_allclose(four, single, rtol=1e-4, atol=1e-5)
+    # 480 steps of float sums in another order drift apart by up to 3e-5 (measured); a wrong split would not be close.
+    np.testing.assert_allclose(four, single, rtol=0, atol=3e-4)
+    assert np.abs(single).mean() > 0.1
     bad = run([sys.executable, "-m", "ace_jax.cli", "train", *flags[:-1], str(tmp_path / "bad"), "--row-shards", "3"])
     _, err = bad.communicate(timeout=300)
     expected = ["ace-jax: error: --row-shards 3 must divide the number of devices (4)"]
     assert bad.returncode == 1 and err.strip().splitlines() == expected
     assert not (tmp_path / "bad").exists()
-
-
-def test_many_cpu_devices_do_not_hang_over_many_steps(tmp_path):
-    # Hundreds of steps dispatched ahead: with a thread pool of one thread per device, two steps' collectives
-    # could hold every thread and wait for each other (XLA then aborts the process after 40 s).
-    corpus = write_planted_corpus(tmp_path / "corpus.txt", sentences=100)
-    flags = ["--corpus", str(corpus), "--min-count", "1", "--dim", "8", "--window", "2", "--chunk", "64",
-             "--epochs", "40", "--sample", "0", "--eval-sets", "", "--final-sets", "", "--no-analogy", "--quiet",
-             "--devices", "4", "--out", str(tmp_path / "run")]
-    finish(run([sys.executable, "-m", "ace_jax.cli", "train", *flags]), timeout=200)
-    assert (tmp_path / "run" / "vectors.txt").exists()
