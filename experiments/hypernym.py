@@ -99,6 +99,39 @@ def table(results: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
+HARDNESS_COLUMNS = {"loss_ratio": ("loss ratio", 2), "gen_entropy": ("H(g), nats", 2),
+                    "gen_top_k": ("gen in D's top-100", 3), "gen_false": ("gen draws known", 3)}
+
+
+def points_at(runs: list[dict], epoch: float) -> list[tuple]:
+    """The (epoch, valid accuracy, hardness) evaluations of `runs` at `epoch`."""
+    return [point for r in runs for point in r["curve"] if point[0] == epoch]
+
+
+def hardness_curve(results: dict[str, list[dict]], epochs=(1, 2, 5, 10, 15, 20)) -> list[str]:
+    """Per generator sampler, at some evaluated epochs: valid accuracy beside every sampler's, and the
+    generator's hardness (mean ± sample std over seeds)."""
+    lines = []
+    for variant, runs in results.items():
+        if not any("loss_ratio" in point[2] for r in runs for point in r["curve"]):
+            continue
+        lines += ["", f"`{variant}` by epoch (valid accuracy of every sampler; this sampler's hardness):", "",
+                  "| epoch | " + " | ".join(f"`{v}` valid accuracy" for v in results) + " | "
+                  + " | ".join(name for name, _ in HARDNESS_COLUMNS.values()) + " |",
+                  "|" + "---|" * (1 + len(results) + len(HARDNESS_COLUMNS))]
+        for epoch in epochs:
+            cells = [stats.format_mean_std([p[1] for p in points_at(rs, epoch)], 4) for rs in results.values()]
+            cells += [stats.format_mean_std([p[2][key] for p in points_at(runs, epoch) if key in p[2]], digits)
+                      for key, (_, digits) in HARDNESS_COLUMNS.items()]
+            if any(c != "–" for c in cells):
+                lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
+    if lines:
+        lines += ["", "Loss ratio: the discriminator's mean loss on generator draws over noise draws, draws that are "
+                  "closure pairs left out; gen draws known: the share of the generator's draws that are closure pairs "
+                  "(false negatives).", ""]
+    return lines
+
+
 def figure(results: dict, train_pairs: int, path: Path) -> None:
     import matplotlib
 
@@ -154,6 +187,7 @@ def main(argv=None) -> int:
                   f"{lemma['true_in_our_train']:,} of its true pairs are in our training split, and "
                   f"{lemma['false_in_closure']:,} of its false pairs are in the closure (its negatives are drawn "
                   "unfiltered)."]
+    lines += hardness_curve(results)
     lines += ["", "Published anchors (accuracy on their balanced test sets; not ours): "
               + "; ".join(f"{k} {v:.1%}" for k, v in ANCHORS.items()) + ".", ""]
     figure(results, len(hypernyms.split.train), out / "hypernym.png")
