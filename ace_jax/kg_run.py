@@ -27,7 +27,14 @@ OPTIMIZERS = {"sgd": sparse_optim.sgd, "adagrad": sparse_optim.adagrad, "adam": 
 
 
 def scorer_of(config: KgRunConfig) -> KgScorer:
-    return KgScorer(config.model, config.norm)
+    return _scorer(config.model, config.norm)
+
+
+@functools.cache
+def _scorer(model: str, norm: int) -> KgScorer:
+    """One instance per model and norm: its bound `score_all` is the ranking's static argument, and bound methods
+    compare their instance by identity, so a new instance made each evaluation compiled the ranking again."""
+    return KgScorer(model, norm)
 
 
 def family_of(config: KgRunConfig) -> kg.Triples:
