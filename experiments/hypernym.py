@@ -128,7 +128,7 @@ def hardness_curve(results: dict[str, list[dict]], epochs=(1, 2, 5, 10, 15, 20))
     if lines:
         lines += ["", "Loss ratio: the discriminator's mean loss on generator draws over noise draws, draws that are "
                   "closure pairs left out; gen draws known: the share of the generator's draws that are closure pairs "
-                  "(false negatives).", ""]
+                  "(false negatives)."]
     return lines
 
 
