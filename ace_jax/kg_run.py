@@ -287,13 +287,16 @@ class KgJob:
         return {name: value[: self.template.game.params[name].shape[0]] for name, value in params.items()}
 
     def advance(self, state: KgState, step: int, steps: int):
-        plan = tuple(jnp.asarray(a) for a in step_plan(self.setup, step, steps))
-        game_state, metrics = self.steps_fn(state.game, plan, self.setup.known, self.setup.head_probs,
-                                            self.setup.noise)
+        game_state, metrics = run.advance_in_pieces(self.scan, state.game, step, steps,
+                                                       (self.log_every, self.eval_every))
         state, step = state.replace(game=game_state), step + steps
         if step % self.eval_every == 0 or step == self.total_steps:
             state = self.validate(state, step)
         return state, metrics
+
+    def scan(self, game_state: game.GameState, step: int, steps: int):
+        plan = tuple(jnp.asarray(a) for a in step_plan(self.setup, step, steps))
+        return self.steps_fn(game_state, plan, self.setup.known, self.setup.head_probs, self.setup.noise)
 
     def validate(self, state: KgState, step: int) -> KgState:
         start = time.perf_counter()

@@ -53,6 +53,30 @@ class Job(Protocol):
     def finish(self, state, out: Path, writer: bool) -> dict: ...  # the final outputs; returns the final scores
 
 
+def power_of_two_pieces(steps: int) -> list[int]:
+    """`steps` as distinct powers of two, largest first (25 -> [16, 8, 1])."""
+    return [1 << b for b in reversed(range(steps.bit_length())) if steps >> b & 1]
+
+
+def advance_in_pieces(advance_scan, state, step: int, steps: int, regular: tuple[int, ...]):
+    """For a job that scans its steps: advance_scan(state, step, n) -> (state, metrics averaged over its n steps),
+    run as one scan when `steps` is one of the job's `regular` advances (its log and evaluation intervals), else
+    over power-of-two pieces; returns the state and the metrics averaged over all `steps`.
+
+    The loop advances to the next log, evaluation or checkpoint step, so where those intervals do not divide each
+    other the distances shift with every evaluation (1,471 steps an epoch against a log every 100: 71, 29, 42,
+    58, ...). Each scan length is its own compiled program, kept for the process's life: one per distance
+    compiled new ones at every evaluation, and a process training several runs ran out of memory maps (XLA's
+    "Cannot allocate memory", then a crash). This way a job compiles at most len(regular) + log2 lengths."""
+    metrics, done = None, 0
+    for n in [steps] if steps in regular else power_of_two_pieces(steps):
+        state, piece = advance_scan(state, step + done, n)
+        metrics = piece if metrics is None else jax.tree.map(
+            lambda a, b, w=n / (done + n): a + (b - a) * w, metrics, piece)
+        done += n
+    return state, metrics
+
+
 def load_config(folder: str | Path, family: str, from_json, field: str = "out") -> Any:
     """The saved config of the run in `folder`, or one clear error naming `field` (the setting that gave the
     folder): no run there, config.json missing or damaged, or a run of another family."""

@@ -395,6 +395,9 @@ class S2NetJob:
         return jax.device_get(state)
 
     def advance(self, state, step: int, steps: int):
+        return run.advance_in_pieces(self.scan, state, step, steps, (self.log_every,))
+
+    def scan(self, state, step: int, steps: int):
         return self.steps_fn(state, self.setup.texts, step_plan(self.setup, step, steps))
 
     def spent(self, state) -> bool:

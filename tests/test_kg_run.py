@@ -87,7 +87,11 @@ def test_resume_gives_the_unbroken_run(tmp_path):
     data = write_grid(tmp_path / "grid")
     config = KgRunConfig(data=str(data), dim=8, batch=8, negatives=4, lr=0.01, margin=1.0, epochs=10, eval_every=5,
                          sampler="self-adv", sides="bernoulli")
+    kg_run.compiled_steps.cache_clear()
     whole = kg_run.train_kg(config, tmp_path / "whole", progress=False)
+    # Its advances of 25 steps (to each evaluation, its regular interval) ran as one scan: one program.
+    steps = kg_run.compiled_steps(kg_run.family_of(config), kg_run.game_of(config), None)  # as KgJob asks
+    assert steps._cache_size() == 1
     assert kg_run.train_kg(config, tmp_path / "parts", progress=False, stop_at_step=17) == {}
     resumed = kg_run.train_kg(config, tmp_path / "parts", resume=True, progress=False)
     for name in ("entity_embeddings.npy", "relation_embeddings.npy"):

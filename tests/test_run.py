@@ -266,3 +266,21 @@ def test_a_warm_generator_starts_from_a_finished_runs_rows(corpus, tmp_path, cap
     assert "--gen-init" in one_line_error(train_cli(corpus, tmp_path / "out", "--gen-init", str(pretrained)),
                                           tmp_path, capsys, monkeypatch)
     assert not (tmp_path / "out").exists()
+
+
+def test_advances_run_in_power_of_two_scans_with_the_step_weighted_mean():
+    assert run.power_of_two_pieces(25) == [16, 8, 1] and run.power_of_two_pieces(64) == [64]
+    assert run.power_of_two_pieces(0) == []
+    calls = []
+
+    def scan(state, step, n):  # each step t adds t to the state; its "loss" is t
+        calls.append((step, n))
+        steps = np.arange(step, step + n, dtype=np.float64)
+        return state + steps.sum(), {"loss": steps.mean()}
+
+    state, metrics = run.advance_in_pieces(scan, 0.0, 10, 25, regular=(100, 50))
+    assert calls == [(10, 16), (26, 8), (34, 1)]
+    assert state == sum(range(10, 35)) and metrics["loss"] == pytest.approx(np.mean(np.arange(10, 35)))
+    calls.clear()
+    assert run.advance_in_pieces(scan, 0.0, 100, 50, regular=(100, 50))[0] == sum(range(100, 150))
+    assert calls == [(100, 50)]  # a regular advance: one scan
