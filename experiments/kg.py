@@ -1,7 +1,8 @@
 """Knowledge-graph negative samplers compared (issue 17): RotatE's Table 7 setting, TransE with d = 50 and the
-margin loss, with uniform, Bernoulli, self-adversarial, KBGAN-style and ACE negatives.
+margin loss, with uniform, Bernoulli, self-adversarial, KBGAN-style and ACE negatives; or another model and loss.
 
     python experiments/kg.py --data wn18rr --seeds 3                      # the table in results/kg.md
+    python experiments/kg.py --model complex --dim 100 --loss logistic --gamma 0 --samplers uniform,self-adv,ace
     python experiments/kg.py --data wn18rr --epochs 5 --seeds 1 --out runs/kg-quick --runs runs/kg-quick
 
 Every sampler sees the same training triples in the same order (same seed), the same number of epochs and the
@@ -29,6 +30,14 @@ COLUMNS = ("mrr", "mr", "hits@1", "hits@3", "hits@10")
 ANCHORS = {"fb15k-237": {"uniform": (0.242, 0.422), "kbgan": (0.278, 0.453), "self-adv": (0.298, 0.475)},
            "wn18rr": {"uniform": (0.186, 0.459), "kbgan": (0.210, 0.479), "self-adv": (0.223, 0.510)},
            "wn18": {"uniform": (0.433, 0.915), "kbgan": (0.705, 0.949), "self-adv": (0.736, 0.947)}}
+# Other models' anchors, MRR / Hits@10, filtered: LibKGE's tuned runs (Ruffinelli et al. 2020; any loss and sampler
+# of its search, up to d = 512), and RotatE's own (Sun et al. 2019, Table 5: d = 500 on WN18RR, 1,000 on
+# FB15k-237, self-adversarial, 256-1,024 negatives). Published, not ours.
+OTHER_ANCHORS = {
+    "complex": ("LibKGE, tuned", {"wn18rr": (0.475, 0.547), "fb15k-237": (0.348, 0.536)}),
+    "distmult": ("LibKGE, tuned", {"wn18rr": (0.452, 0.530), "fb15k-237": (0.343, 0.531)}),
+    "rotate": ("RotatE, Table 5", {"wn18rr": (0.476, 0.571), "fb15k-237": (0.338, 0.533)}),
+}
 REGISTRY = {name: None for name in kg_config.SAMPLERS}
 
 
@@ -42,7 +51,11 @@ def parse_args(argv):
     p.add_argument("--norm", type=int, default=1)
     p.add_argument("--dim", type=int, default=50)
     p.add_argument("--negatives", type=int, default=10)
+    p.add_argument("--loss", default="margin", choices=kg_config.LOSSES)
     p.add_argument("--margin", type=float, default=3.0)
+    p.add_argument("--gamma", type=float, default=9.0, help="the logistic loss's γ")
+    p.add_argument("--regulariser", default="none", choices=kg_config.REGULARISERS)
+    p.add_argument("--reg-weight", type=float, default=0.0)
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--batch", type=int, default=1024)
@@ -60,7 +73,8 @@ def parse_args(argv):
 def config_of(args, data: str, variant: str, seed: int) -> kg_config.KgRunConfig:
     sampler, settings = methods.parse_variant(variant, REGISTRY)
     return kg_config.KgRunConfig(data=data, model=args.model, norm=args.norm, dim=args.dim, sampler=sampler,
-                                 negatives=args.negatives, margin=args.margin, epochs=args.epochs,
+                                 negatives=args.negatives, loss=args.loss, margin=args.margin, gamma=args.gamma,
+                                 regulariser=args.regulariser, reg_weight=args.reg_weight, epochs=args.epochs,
                                  eval_every=args.eval_every, batch=args.batch, lr=args.lr, seed=seed,
                                  **settings)
 
@@ -97,10 +111,15 @@ def table(args, data: str, results: dict[str, list[dict]]) -> list[str]:
                      f"{stats.format_mean_std(ratio, 2) if ratio else '–'} | "
                      f"{stats.format_mean_std(entropy, 2) if entropy else '–'} | "
                      f"{np.median([r['train_seconds'] for r in runs]):.0f} |")
-    anchors = ANCHORS.get(data)
+    anchors = ANCHORS.get(data) if args.model == "transe" and args.dim == 50 else None
     if anchors:
         lines += ["", "Published anchors (RotatE, Table 7; TransE d = 50, their own losses and budgets; not ours): "
                   + "; ".join(f"{k} {mrr:.3f} / {h10:.3f}" for k, (mrr, h10) in anchors.items()) + " (MRR / Hits@10)."]
+    source, by_data = OTHER_ANCHORS.get(args.model, ("", {}))
+    if data in by_data:
+        mrr, h10 = by_data[data]
+        lines += ["", f"Published anchor ({source}; {args.model}, their own dimension, loss, sampler and budget; not "
+                  f"ours): {mrr:.3f} / {h10:.3f} (MRR / Hits@10)."]
     return lines + [""]
 
 
@@ -126,6 +145,16 @@ def figure(args, results_by_data: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def settings(args) -> str:
+    model = f"{args.model} (L{args.norm})" if args.model in ("transe", "transd") else args.model
+    loss = f"margin {args.margin}" if args.loss != "logistic" else f"logistic loss, γ = {args.gamma}"
+    if args.loss == "contrastive":
+        loss = "contrastive " + loss
+    reg = f", {args.regulariser} regulariser × {args.reg_weight}" if args.regulariser != "none" else ""
+    return (f"{model}, d = {args.dim}, {args.negatives} negatives per triple, {loss}{reg}, batch {args.batch}, "
+            f"Adam {args.lr}, {args.epochs} epochs")
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     out, runs = Path(args.out), Path(args.runs)
@@ -148,8 +177,7 @@ def main(argv=None) -> int:
              f"Machine: {platform.machine()}, {platform.system()}, CPU only; date {datetime.date.today()}; seeds "
              f"0..{args.seeds - 1}. Test scores of each run's best valid ranking (every {args.eval_every} epochs), "
              "filtered, realistic ranks for ties; mean ± sample std over seeds; wall-clock is the median per run, "
-             "evaluations included.", f"Settings: {args.model} (L{args.norm}), d = {args.dim}, {args.negatives} "
-             f"negatives per triple, margin {args.margin}, batch {args.batch}, Adam {args.lr}, {args.epochs} epochs.",
+             "evaluations included.", f"Settings: {settings(args)}.",
              ""]
     for data, results in results_by_data.items():
         lines += table(args, data, results)
