@@ -16,7 +16,9 @@ HITS_AT = (1, 3, 10)
 
 # score_fn(params, given [b], relations [b], side) -> [b, E] scores of every entity as the missing side, higher
 # is better: side "tail" is given heads, side "head" is given tails. It is jitted with the ranking (a static
-# argument: a module-level function, or a partial of hashable settings), the parameters traced.
+# argument, the parameters traced), so pass the same object each time: a module-level function, or a method of one
+# kept instance (kg_run.scorer_of). functools.partial and fresh bound methods compare by identity, and each new one
+# compiles the ranking again.
 ScoreFn = Callable[[object, jax.Array, jax.Array, str], jax.Array]
 
 
