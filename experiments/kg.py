@@ -51,11 +51,12 @@ def parse_args(argv):
     p.add_argument("--norm", type=int, default=1)
     p.add_argument("--dim", type=int, default=50)
     p.add_argument("--negatives", type=int, default=10)
-    p.add_argument("--loss", default="margin", choices=kg_config.LOSSES)
-    p.add_argument("--margin", type=float, default=3.0)
-    p.add_argument("--gamma", type=float, default=9.0, help="the logistic loss's γ")
-    p.add_argument("--regulariser", default="none", choices=kg_config.REGULARISERS)
-    p.add_argument("--reg-weight", type=float, default=0.0)
+    defaults = kg_config.KgRunConfig
+    p.add_argument("--loss", default=defaults.loss, choices=kg_config.LOSSES)
+    p.add_argument("--margin", type=float, default=defaults.margin)
+    p.add_argument("--gamma", type=float, default=defaults.gamma, help="the logistic loss's γ")
+    p.add_argument("--regulariser", default=defaults.regulariser, choices=kg_config.REGULARISERS)
+    p.add_argument("--reg-weight", type=float, default=defaults.reg_weight)
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--batch", type=int, default=1024)
@@ -147,9 +148,8 @@ def figure(args, results_by_data: dict, path: Path) -> None:
 
 def settings(args) -> str:
     model = f"{args.model} (L{args.norm})" if args.model in ("transe", "transd") else args.model
-    loss = f"margin {args.margin}" if args.loss != "logistic" else f"logistic loss, γ = {args.gamma}"
-    if args.loss == "contrastive":
-        loss = "contrastive " + loss
+    loss = {"margin": f"margin {args.margin}", "contrastive": f"contrastive margin {args.margin}",
+            "logistic": f"logistic loss, γ = {args.gamma}"}[args.loss]
     reg = f", {args.regulariser} regulariser × {args.reg_weight}" if args.regulariser != "none" else ""
     return (f"{model}, d = {args.dim}, {args.negatives} negatives per triple, {loss}{reg}, batch {args.batch}, "
             f"Adam {args.lr}, {args.epochs} epochs")
