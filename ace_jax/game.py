@@ -100,6 +100,7 @@ class Game:
     negatives: int = 5  # K per slot
     noise: Any = noise_lib.Fixed()  # sample(data, key, batch, shape), log_prob(data, ids)
     generator: Any = None  # generator.Exact / Pool / Kbgan, a family's own, or None
+    learn_generator: bool = True  # False: the generator only proposes (a fixed distribution, e.g. self-adversarial)
     lam: float = 1.0  # λ: the probability a negative keeps its noise draw (ACE 0.5, ADV 0)
     loss: Any = losses.Logistic()  # terms(pos, neg) -> (positive term, one term per negative)
     weighting: Any = None  # losses.SelfAdversarial, or None: each kept negative weighs 1
@@ -154,7 +155,7 @@ def step(state: GameState, batch, noise, *, family, game: Game, update=updates.s
     logits = jax.lax.stop_gradient(logits)
     metrics = discriminator_metrics(logits, parts, layout, keep, false_neg, game.score_metrics)
     moved = state.replace(step=state.step + 1, params=params, opt_state=opt_state, pairs=state.pairs + n_pairs)
-    if game.generator is None:
+    if game.generator is None or not game.learn_generator:
         return moved, metrics
 
     # Player 2: REINFORCE on the negatives the generator gave (its draws the mixture kept), each rewarded

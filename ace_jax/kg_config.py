@@ -15,14 +15,15 @@ TABLES = {
     "rotate": ("entity", "entity_im", "relation_phase"),
     "order": ("entity",),
 }
-SAMPLERS = ("uniform", "bernoulli", "self-adv", "kbgan", "ace")
+SAMPLERS = ("uniform", "bernoulli", "self-adv", "self-adv-pool", "kbgan", "ace")
 GENERATORS = ("exact", "pool", "kbgan")
 LOSSES = ("margin", "logistic", "contrastive")
 REWARDS = ("loss", "score")
 # The generator form a sampler gets unless told otherwise, (generator, gen_tables): KBGAN's own DistMult choosing
 # among 20 uniform candidates for kbgan; for ace the form that learns with the margin loss (results/kg-tuning.md),
-# the discriminator's detached tables over a pool of 1,024.
-SAMPLER_GENERATORS = {"kbgan": ("kbgan", "own"), "ace": ("pool", "discriminator")}
+# the discriminator's detached tables over a pool of 1,024; self-adv-pool draws from that form's softmax, not learned.
+SAMPLER_GENERATORS = {"kbgan": ("kbgan", "own"), "ace": ("pool", "discriminator"),
+                      "self-adv-pool": ("pool", "discriminator")}
 REGULARISERS = ("none", "l2", "n3")
 OPTIMIZERS = ("sgd", "adagrad", "adam")  # sparse_optim's row optimisers
 
@@ -34,7 +35,10 @@ class KgRunConfig:
     data: fb15k-237, wn18rr, wn18 or a folder (data.triples.load_kg). Each epoch visits the training triples
     once in a fresh order, `batch` a step, each against `negatives` corruptions of its head or tail: sides half
     and half, or Bernoulli by relation (sampler bernoulli, or sides bernoulli with any sampler); self-adv
-    weighs uniform corruptions by K · softmax(α s) (Sun et al. 2019); kbgan draws every negative from the
+    weighs uniform corruptions by K · softmax(α s) (Sun et al. 2019); self-adv-pool draws each negative from that
+    distribution, p ∝ exp(α s_D), over the candidates of the generator's form (ace's pool of 1,024 by default)
+    instead of weighing K uniform ones, mixed with uniform noise by λ as ace: ace's generator with β = α fixed, no
+    bias and no learning, so the two differ only in what REINFORCE adds; kbgan draws every negative from the
     generator (λ = 0, Cai & Wang 2018), ace a λ-mixture of uniform noise and the generator (Bose et al. 2018).
     The generator (families.kg.KgGenerator; its form by sampler unless given, SAMPLER_GENERATORS): a softmax over
     every entity (exact), over `candidates` uniform draws shared by the batch (pool) or each triple's own (kbgan;
@@ -62,8 +66,8 @@ class KgRunConfig:
     loss: str = "margin"
     margin: float = 3.0  # the ACE authors' TransD code
     gamma: float = 9.0  # the logistic loss only (RotatE's FB15k-237 setting)
-    self_adv_temperature: float = 1.0
-    lam: float = 0.5  # ace: the probability a negative is uniform noise
+    self_adv_temperature: float = 1.0  # α: self-adv's and self-adv-pool's
+    lam: float = 0.5  # ace and self-adv-pool: the probability a negative is uniform noise
     generator: str = ""  # "": the sampler's (SAMPLER_GENERATORS)
     gen_tables: str = ""  # "": the sampler's
     gen_model: str = "distmult"
@@ -124,17 +128,25 @@ class KgRunConfig:
             (self.eval_batch >= 1, "eval_batch", self.eval_batch, at_least_1),
             (self.log_every >= 1, "log_every", self.log_every, at_least_1),
             (self.lr > 0, "lr", self.lr, positive),
-            (not self.gen_init or (self.uses_generator and self.gen_tables == "own"), "gen_init", self.gen_init,
+            (not self.gen_init or (self.learns_generator and self.gen_tables == "own"), "gen_init", self.gen_init,
              "{name} starts the generator's own tables: it needs --sampler kbgan or ace and --gen-tables own"),
+            (self.sampler != "self-adv-pool" or self.gen_tables == "discriminator", "gen_tables", self.gen_tables,
+             "{name} must be discriminator with --sampler self-adv-pool: it draws from the discriminator's scores"),
+            (self.self_adv_temperature > 0, "self_adv_temperature", self.self_adv_temperature, positive),
             (not self.mask_known or (self.uses_generator and self.generator != "exact"), "mask_known",
-             self.mask_known, "{name} masks the draws of a generator: it needs --sampler kbgan or ace and --generator "
-             "pool or kbgan"),
+             self.mask_known, "{name} masks the draws of a generator: it needs --sampler kbgan, ace or self-adv-pool "
+             "and --generator pool or kbgan"),
             (self.margin >= 0, "margin", self.margin, "{name} must be at least 0, not {value}"),
             (self.reg_weight >= 0, "reg_weight", self.reg_weight, "{name} must be at least 0, not {value}"),
         ])
 
     @property
     def uses_generator(self) -> bool:
+        """Whether negatives come from a generator's softmax (learned or not)."""
+        return self.sampler in ("kbgan", "ace", "self-adv-pool")
+
+    @property
+    def learns_generator(self) -> bool:
         return self.sampler in ("kbgan", "ace")
 
     @property

@@ -52,12 +52,12 @@ def generator_of(config: KgRunConfig) -> kg.KgGenerator | None:
 def game_of(config: KgRunConfig) -> game.Game:
     return game.Game(
         negatives=config.negatives, noise=noise.Fixed(), generator=generator_of(config),
-        lam={"kbgan": 0.0, "ace": config.lam}.get(config.sampler, 1.0),
+        lam={"kbgan": 0.0, "ace": config.lam, "self-adv-pool": config.lam}.get(config.sampler, 1.0),
         loss={"margin": losses.Hinge(config.margin), "contrastive": losses.Contrastive(config.margin),
               "logistic": losses.Logistic()}[config.loss],
         weighting=losses.SelfAdversarial(config.self_adv_temperature) if config.sampler == "self-adv" else None,
         entropy_weight=config.entropy_weight, entropy_target=config.entropy_target, reward=config.reward, mean=True,
-        score_metrics=config.uses_generator)
+        learn_generator=config.learns_generator, score_metrics=config.uses_generator)
 
 
 class KgState(flax.struct.PyTreeNode):
@@ -115,9 +115,11 @@ def initial_state(setup: Setup) -> KgState:
     params = scorer_of(config).constrain(params)
     part, gen_params, gen_tx = generator_of(config), None, None
     if part is not None:
+        # self-adv-pool: β = α, fixed
+        temperature = config.gen_temperature if config.learns_generator else 1.0 / config.self_adv_temperature
         gen_params = (warm_start(config.gen_init, setup.graph, config.gen_model, config.gen_dim, "gen_init")
-                      if config.gen_init else part.init(k_gen, *sizes, config.gen_dim, config.gen_temperature))
-        gen_tx = optax.adam(config.gen_lr)
+                      if config.gen_init else part.init(k_gen, *sizes, config.gen_dim, temperature))
+        gen_tx = optax.adam(config.gen_lr) if config.learns_generator else None
     state = game.create_state(k_state, params, OPTIMIZERS[config.optimizer](config.lr), gen_params, gen_tx,
                               baseline=game_of(config).baseline.init())
     return KgState(state, jax.tree.map(jnp.copy, params), jnp.float32(-1.0), jnp.int32(0), jnp.int32(0))

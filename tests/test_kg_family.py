@@ -279,3 +279,27 @@ def test_a_masked_generator_never_proposes_a_known_triple(per_query):
     assert rates[True] == pytest.approx(0.25) and rates[False] > 0.5  # masked: only the all-known row's
     with pytest.raises(ValueError, match="mask_known"):
         kg.KgGenerator(None, disc_scorer, mask_known=True)
+
+
+def test_a_generator_that_does_not_learn_only_proposes():
+    """learn_generator False (self-adv-pool's): the discriminator moves, the generator and its optimiser do not,
+    and with λ = 0 every negative is one of the pool's draws."""
+    disc_scorer = KgScorer("transe", 1)
+    family = kg.Triples(disc_scorer)
+    part = kg.KgGenerator(None, disc_scorer, candidates=4)
+    parts = game.Game(negatives=K, generator=part, lam=0.0, loss=losses.Hinge(MARGIN), mean=True,
+                      learn_generator=False)
+    state = game.create_state(jax.random.key(1), family.init(jax.random.key(0), E, R, DIM), optax.sgd(LR),
+                              part.init(jax.random.key(2), E, R, 3, temperature=0.5))
+    batch = kg_batch(TRAIN, [True, False, True, False, True], kg.KnownTriples.build(TRAIN[:0], E, R))
+    new, metrics = jax.jit(functools.partial(game.step, family=family, game=parts))(state, batch, noise.uniform(E))
+    assert not np.array_equal(np.asarray(new.params["entity"]), np.asarray(state.params["entity"]))
+    for old, now in zip(jax.tree.leaves((state.gen_params, state.gen_opt_state, state.baseline)),
+                        jax.tree.leaves((new.gen_params, new.gen_opt_state, new.baseline))):
+        np.testing.assert_array_equal(np.asarray(old), np.asarray(now))
+    assert "gen_loss" not in metrics and all(np.isfinite(float(v)) for v in metrics.values())
+    # the same step's draws: the pool (shared by the batch) and the negatives picked from it
+    keys = jax.random.split(jax.random.fold_in(state.key, state.step), 4)
+    negatives, from_gen, _, proposal = game.mix_negatives(state, batch, noise.uniform(E), family.layout(batch), keys,
+                                                           family, parts)
+    assert bool(from_gen.all()) and np.isin(np.asarray(negatives), np.asarray(proposal.draws)).all()

@@ -3,10 +3,11 @@ from the run folder's files, resume, early stopping, prediction, bad input."""
 
 import json
 
+import jax
 import numpy as np
 import pytest
 
-from ace_jax import kg_run
+from ace_jax import io, kg_run, run
 from ace_jax.cli import main
 from ace_jax.kg_config import KgRunConfig
 
@@ -107,7 +108,7 @@ def test_patience_stops_when_the_valid_mrr_stops_improving(tmp_path):
     assert final["best_epoch"] == 5 and final["steps"] == 15 * 5  # 5 steps an epoch; stopped at epoch 15
 
 
-@pytest.mark.parametrize("case", ["bad-line", "bad-flag", "mask-without-draws", "no-run"])
+@pytest.mark.parametrize("case", ["bad-line", "bad-flag", "mask-without-draws", "pool-on-own-tables", "no-run"])
 def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     data = write_grid(tmp_path / "grid")
     if case == "bad-line":
@@ -121,6 +122,10 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
         args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--sampler", "ace", "--generator", "exact",
                 "--mask-known"]
         expected = "--mask-known masks the draws of a generator"
+    elif case == "pool-on-own-tables":
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--sampler", "self-adv-pool",
+                "--gen-tables", "own"]
+        expected = "--gen-tables must be discriminator with --sampler self-adv-pool"
     else:
         args = ["kg", "eval", str(tmp_path / "nothing")]
         expected = "error"
@@ -163,6 +168,30 @@ def test_each_generator_sampler_has_its_own_default_form_and_a_given_form_wins()
     given = KgRunConfig(sampler="ace", generator="kbgan", gen_tables="own")
     assert (given.generator, given.gen_tables) == ("kbgan", "own")
     assert KgRunConfig.from_json(given.to_json()) == given
+
+
+def test_self_adv_pool_draws_from_alpha_times_the_discriminators_scores_and_never_learns(tmp_path):
+    """self-adv-pool is ace's pool form with β = α fixed, no bias, λ as given, and no REINFORCE: through the CLI the
+    generator's parameters end as they began, and its hardness is recorded like a learned generator's."""
+    config = KgRunConfig(sampler="self-adv-pool", self_adv_temperature=3.0, lam=0.25)
+    assert (config.generator, config.gen_tables, config.num_candidates) == ("pool", "discriminator", 1024)
+    parts = kg_run.game_of(config)
+    assert (parts.lam, parts.weighting, parts.learn_generator) == (0.25, None, False)
+    assert kg_run.game_of(KgRunConfig(sampler="ace")).learn_generator
+    data = write_grid(tmp_path / "grid")
+    run_dir = tmp_path / "run"
+    assert main(["kg", "train", "--data", str(data), "--out", str(run_dir), "--epochs", "10", *FLAGS,
+                 "--sampler", "self-adv-pool", "--self-adv-temperature", "3", "--candidates", "16",
+                 "--eval-every", "5"]) == 0
+    job = kg_run.KgJob(run.load_config(run_dir, "kg", KgRunConfig.from_json, field="run"))
+    state = io.load_checkpoint(run_dir / "checkpoint.msgpack", jax.device_get(job.template))
+    np.testing.assert_allclose(np.exp(state.game.gen_params["log_beta"]), 3.0, rtol=1e-6)
+    np.testing.assert_array_equal(state.game.gen_params["bias"], 0.0)
+    assert int(state.game.step) == 50  # 5 steps an epoch
+    hardness = [json.loads(line)["hardness"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+                if json.loads(line)["kind"] == "eval"]
+    assert len(hardness) == 2 and all(np.isfinite(h["loss_ratio"]) and 0 < h["gen_entropy"] <= np.log(16) + 1e-4
+                                      for h in hardness)
 
 
 def test_four_devices_and_row_shards_give_the_one_device_tables(tmp_path):
