@@ -509,8 +509,10 @@ def add_triple_train_flags(t, defaults, data_help: str, kg: bool = True) -> None
     t.add_argument("--dim", type=int, default=defaults.dim, help="embedding dimension")
     t.add_argument("--sampler", default=defaults.sampler, choices=list(defaults.samplers),
                    help="uniform corruption; bernoulli (uniform entities, sides by relation, Wang et al. 2014); "
-                        "self-adv (uniform, weighted by K·softmax(α s), Sun et al. 2019); kbgan (every negative "
-                        "from the generator); ace (a --lambda mixture of uniform noise and the generator)")
+                        "self-adv (uniform, weighted by K·softmax(α s), Sun et al. 2019); self-adv-pool (kg: drawn "
+                        "from softmax(α s) over the pool form's --candidates, a --lambda mixture with uniform noise, "
+                        "not learned); kbgan (every negative from the generator); ace (a --lambda mixture of uniform "
+                        "noise and the generator)")
     if kg:
         t.add_argument("--sides", default=defaults.sides, choices=["uniform", "bernoulli"],
                        help="which side of a triple to corrupt (bernoulli is implied by --sampler bernoulli)")
@@ -523,7 +525,7 @@ def add_triple_train_flags(t, defaults, data_help: str, kg: bool = True) -> None
                    help="the logistic loss: γ added to every score (RotatE's margin; 0 suits DistMult and ComplEx)")
     t.add_argument("--self-adv-temperature", type=float, default=defaults.self_adv_temperature, help="α")
     t.add_argument("--lambda", dest="lam", type=float, default=defaults.lam,
-                   help="ace: the probability a negative is uniform noise")
+                   help="ace and self-adv-pool: the probability a negative is uniform noise")
     t.add_argument("--generator", default="", choices=list(kg_config.GENERATORS),
                    help="the generator's softmax: over every entity, over --candidates draws shared by the batch, "
                         "or over each triple's own (KBGAN's); default: kbgan for --sampler kbgan, pool for ace")
