@@ -52,7 +52,7 @@ def generator_of(config: KgRunConfig) -> kg.KgGenerator | None:
 def game_of(config: KgRunConfig) -> game.Game:
     return game.Game(
         negatives=config.negatives, noise=noise.Fixed(), generator=generator_of(config),
-        lam={"kbgan": 0.0, "ace": config.lam, "self-adv-pool": config.lam}.get(config.sampler, 1.0),
+        lam=0.0 if config.sampler == "kbgan" else config.lam if config.uses_generator else 1.0,
         loss={"margin": losses.Hinge(config.margin), "contrastive": losses.Contrastive(config.margin),
               "logistic": losses.Logistic()}[config.loss],
         weighting=losses.SelfAdversarial(config.self_adv_temperature) if config.sampler == "self-adv" else None,
