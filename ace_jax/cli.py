@@ -464,9 +464,9 @@ def run_s2net_similar(args, parser) -> int:
 
 KG_TRAIN_FIELDS = ("data", "model", "norm", "dim", "sampler", "sides", "negatives", "loss", "margin", "gamma",
                    "self_adv_temperature", "lam", "generator", "gen_tables", "gen_model", "gen_dim", "gen_lr",
-                   "gen_temperature", "candidates", "entropy_weight", "entropy_target", "reward", "mask_known",
-                   "regulariser", "reg_weight", "optimizer", "lr", "batch", "epochs", "eval_every", "patience",
-                   "eval_batch", "seed", "log_every", "init", "gen_init", "split_size")
+                   "gen_temperature", "gen_beta", "candidates", "entropy_weight", "entropy_target", "reward",
+                   "mask_known", "regulariser", "reg_weight", "optimizer", "lr", "batch", "epochs", "eval_every",
+                   "patience", "eval_batch", "seed", "log_every", "init", "gen_init", "split_size")
 
 
 def add_kg_parser(commands) -> None:
@@ -538,6 +538,9 @@ def add_triple_train_flags(t, defaults, data_help: str, kg: bool = True) -> None
     t.add_argument("--gen-lr", type=float, default=defaults.gen_lr, help="the generator's Adam step")
     t.add_argument("--gen-temperature", type=float, default=defaults.gen_temperature,
                    help="--gen-tables discriminator: β starts at 1 / T")
+    t.add_argument("--gen-beta", default=defaults.gen_beta, choices=list(kg_config.GEN_BETAS),
+                   help="--gen-tables discriminator: one inverse temperature β, or one per relation and corrupted "
+                        "side, all learned")
     t.add_argument("--candidates", type=int, default=defaults.candidates,
                    help="draws the pool or KBGAN-style generator chooses among (0: 1024 and 20)")
     t.add_argument("--entropy-weight", type=float, default=defaults.entropy_weight,

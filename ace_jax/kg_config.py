@@ -19,6 +19,7 @@ SAMPLERS = ("uniform", "bernoulli", "self-adv", "self-adv-pool", "kbgan", "ace")
 GENERATORS = ("exact", "pool", "kbgan")
 LOSSES = ("margin", "logistic", "contrastive")
 REWARDS = ("loss", "score")
+GEN_BETAS = ("shared", "relation")
 # The generator form a sampler gets unless told otherwise, (generator, gen_tables): KBGAN's own DistMult choosing
 # among 20 uniform candidates for kbgan; for ace the form that learns with the margin loss (results/kg-tuning.md),
 # the discriminator's detached tables over a pool of 1,024; self-adv-pool draws from that form's softmax, not learned.
@@ -43,7 +44,8 @@ class KgRunConfig:
     The generator (families.kg.KgGenerator; its form by sampler unless given, SAMPLER_GENERATORS): a softmax over
     every entity (exact), over `candidates` uniform draws shared by the batch (pool) or each triple's own (kbgan;
     candidates 0 takes 1024 and 20), on its own DistMult or ComplEx tables (gen_tables own) or reading the
-    discriminator's (discriminator: β · s_D + c).
+    discriminator's (discriminator: β · s_D + c, with one β, or with gen_beta relation one per relation and
+    corrupted side, so REINFORCE can make the generator sharper on some relations than on others).
     loss: margin, max(0, margin − s+ + s-) per corruption; logistic, RotatE's −log σ(γ + s+) − Σ w log σ(−γ − s-),
     with s the model's score; or contrastive, −s+ + Σ w max(0, margin + s-) (order embeddings', s = −E).
     init, gen_init: a finished kg run on the same graph whose tables start the discriminator (its model and dim
@@ -74,6 +76,7 @@ class KgRunConfig:
     gen_dim: int = 50
     gen_lr: float = 1e-3  # Adam
     gen_temperature: float = 1.0  # gen_tables discriminator: β starts at 1 / T
+    gen_beta: str = "shared"  # gen_tables discriminator: one β, or one per (relation, corrupted side)
     candidates: int = 0
     entropy_weight: float = 0.1
     entropy_target: float = 2.0  # nats: max(0, target − H(g)) is penalised
@@ -114,6 +117,10 @@ class KgRunConfig:
             (self.gen_lr > 0, "gen_lr", self.gen_lr, positive),
             (self.reward in REWARDS, "reward", self.reward, one_of(REWARDS)),
             (self.gen_temperature > 0, "gen_temperature", self.gen_temperature, positive),
+            (self.gen_beta in GEN_BETAS, "gen_beta", self.gen_beta, one_of(GEN_BETAS)),
+            (self.gen_beta == "shared" or (self.learns_generator and self.gen_tables == "discriminator"), "gen_beta",
+             self.gen_beta, "{name} relation learns β per relation: it needs --sampler ace or kbgan and "
+             "--gen-tables discriminator"),
             (self.candidates >= 0, "candidates", self.candidates, "{name} must be at least 0 (0: the form's), not "
              "{value}"),
             (self.entropy_weight >= 0, "entropy_weight", self.entropy_weight, "{name} must be at least 0, not {value}"),

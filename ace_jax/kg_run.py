@@ -46,7 +46,8 @@ def generator_of(config: KgRunConfig) -> kg.KgGenerator | None:
     if not config.uses_generator:
         return None
     return kg.KgGenerator(KgScorer(config.gen_model) if config.gen_tables == "own" else None, scorer_of(config),
-                          config.num_candidates, config.generator == "kbgan", config.mask_known)
+                          config.num_candidates, config.generator == "kbgan", config.mask_known,
+                          config.gen_beta == "relation")
 
 
 def game_of(config: KgRunConfig) -> game.Game:

@@ -303,3 +303,30 @@ def test_a_generator_that_does_not_learn_only_proposes():
     negatives, from_gen, _, proposal = game.mix_negatives(state, batch, noise.uniform(E), family.layout(batch), keys,
                                                            family, parts)
     assert bool(from_gen.all()) and np.isin(np.asarray(negatives), np.asarray(proposal.draws)).all()
+
+
+def test_a_relation_beta_tilts_each_triple_by_its_relation_and_side_and_learns_only_those_read():
+    """relation_beta: log_beta [R, 2], row r column 1 for a corrupted head; each triple's logits are its own β times
+    the discriminator's scores plus the bias, and a step's REINFORCE moves only the (relation, side) cells of its
+    batch."""
+    disc_scorer = KgScorer("transe", 1)
+    disc = disc_scorer.init(jax.random.key(0), E, R, DIM)
+    shared, per_relation = kg.KgGenerator(None, disc_scorer), kg.KgGenerator(None, disc_scorer, relation_beta=True)
+    params = per_relation.init(jax.random.key(1), E, R, 3, temperature=0.5)
+    np.testing.assert_allclose(np.exp(params["log_beta"]), np.full((R, 2), 2.0), rtol=1e-6)
+    params = {"log_beta": jnp.log(jnp.array([[1.0, 2.0], [3.0, 4.0]])), "bias": jnp.arange(E, dtype=jnp.float32)}
+    corrupt_head = [True, False, True, False, True]  # relations 0, 0, 1, 1, 0
+    batch = kg_batch(TRAIN, corrupt_head, kg.KnownTriples.build(TRAIN, E, R))
+    scores = shared.logits_of({"log_beta": jnp.float32(0.0), "bias": jnp.zeros(E)}, disc, batch, None)  # β 1, c 0
+    beta = np.array([2.0, 1.0, 4.0, 3.0, 2.0])[:, None]
+    np.testing.assert_allclose(per_relation.logits_of(params, disc, batch, None),
+                               beta * scores + np.arange(E)[None, :], rtol=1e-5, atol=1e-5)
+
+    family = kg.Triples(disc_scorer)
+    parts = game.Game(negatives=K, generator=per_relation, lam=0.0, loss=losses.Hinge(MARGIN), mean=True)
+    state = game.create_state(jax.random.key(1), family.init(jax.random.key(0), E, R, DIM), optax.sgd(LR),
+                              params, optax.sgd(0.1))
+    only_relation_0 = kg_batch(TRAIN[[0, 1, 4]], [True, False, True], kg.KnownTriples.build(TRAIN[:0], E, R))
+    new, _ = game.step(state, only_relation_0, noise.uniform(E), family=family, game=parts)
+    moved = np.asarray(new.gen_params["log_beta"]) != np.asarray(params["log_beta"])
+    np.testing.assert_array_equal(moved, [[True, True], [False, False]])

@@ -108,7 +108,8 @@ def test_patience_stops_when_the_valid_mrr_stops_improving(tmp_path):
     assert final["best_epoch"] == 5 and final["steps"] == 15 * 5  # 5 steps an epoch; stopped at epoch 15
 
 
-@pytest.mark.parametrize("case", ["bad-line", "bad-flag", "mask-without-draws", "pool-on-own-tables", "no-run"])
+@pytest.mark.parametrize("case", ["bad-line", "bad-flag", "mask-without-draws", "pool-on-own-tables",
+                                  "relation-beta-not-learned", "no-run"])
 def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     data = write_grid(tmp_path / "grid")
     if case == "bad-line":
@@ -126,6 +127,10 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
         args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--sampler", "self-adv-pool",
                 "--gen-tables", "own"]
         expected = "--gen-tables must be discriminator with --sampler self-adv-pool"
+    elif case == "relation-beta-not-learned":
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--sampler", "self-adv-pool",
+                "--gen-beta", "relation"]
+        expected = "--gen-beta relation learns β per relation"
     else:
         args = ["kg", "eval", str(tmp_path / "nothing")]
         expected = "error"
@@ -136,8 +141,8 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
 @pytest.mark.parametrize("flags", [
     ["--sampler", "kbgan", "--gen-model", "complex", "--reward", "score"],
     ["--sampler", "ace", "--generator", "exact", "--gen-tables", "discriminator", "--model", "rotate", "--loss",
-     "logistic", "--gamma", "2"]],
-    ids=["kbgan-own-complex-score", "ace-tied-exact-rotate"])  # the pool form: tests/test_kg_family.py
+     "logistic", "--gamma", "2", "--gen-beta", "relation"]],
+    ids=["kbgan-own-complex-score", "ace-tied-exact-rotate-relation-beta"])  # the pool form: tests/test_kg_family.py
 def test_generator_runs_record_their_hardness(tmp_path, flags):
     data = write_grid(tmp_path / "grid")
     run_dir = tmp_path / "run"
@@ -151,6 +156,10 @@ def test_generator_runs_record_their_hardness(tmp_path, flags):
     final = json.loads((run_dir / "metrics.json").read_text())
     assert np.isfinite(final["test"]["mrr"])
     assert kg_run.current_hardness(run_dir, evals[-1]["hardness"]) is evals[-1]["hardness"]  # today's rule: kept
+    if "relation" in flags:  # a learned β per relation ("right", "down") and corrupted side, each moved from 1
+        job = kg_run.KgJob(run.load_config(run_dir, "kg", KgRunConfig.from_json, field="run"))
+        state = io.load_checkpoint(run_dir / "checkpoint.msgpack", jax.device_get(job.template))
+        assert state.game.gen_params["log_beta"].shape == (2, 2) and np.all(state.game.gen_params["log_beta"] != 0)
     if "kbgan" in flags:  # (once: the suite's time) an older rule's record is measured again from the checkpoint
         old_rule = {k: v for k, v in evals[-1]["hardness"].items() if not k.endswith("_false")}
         assert kg_run.current_hardness(run_dir, old_rule) == pytest.approx(evals[-1]["hardness"])

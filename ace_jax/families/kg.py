@@ -194,7 +194,8 @@ class KgGenerator:
 
     scorer: the generator's own model on its own tables (DistMult or ComplEx, as KBGAN's), logits s_G(h, r, y);
       None: it reads the discriminator's detached tables (as the ACE authors' KG code with share_D_embedding),
-      logits β · s_D(h, r, y) + c_y with β = exp(log_beta) and a bias c [E] its only parameters.
+      logits β · s_D(h, r, y) + c_y with β = exp(log_beta) and a bias c [E] its only parameters; with
+      relation_beta, log_beta is [R, 2], one β per relation and corrupted side (column 1: the head).
     candidates: None, a softmax over every entity (both sides are scored, [B, E] each, and each row keeps its
       own); n, over n noise draws shared by the batch (per_query False, the pool form) or each triple's own
       (True, KBGAN's form, n = 20 there), minus log q, as generator.Pool.
@@ -209,6 +210,7 @@ class KgGenerator:
     candidates: int | None = None
     per_query: bool = False
     mask_known: bool = False
+    relation_beta: bool = False
 
     def __post_init__(self):
         if self.mask_known and self.candidates is None:
@@ -216,7 +218,10 @@ class KgGenerator:
 
     def init(self, key: jax.Array, num_entities: int, num_relations: int, dim: int, temperature: float = 1.0) -> dict:
         if self.scorer is None:
-            return generator.tied_init(jnp.zeros(num_entities), temperature)
+            params = generator.tied_init(jnp.zeros(num_entities), temperature)
+            if self.relation_beta:
+                params["log_beta"] = jnp.full((num_relations, 2), params["log_beta"])
+            return params
         return self.scorer.init(key, num_entities, num_relations, dim)
 
     def logits_of(self, params: dict, disc: dict, batch: TripleBatch, draws: jax.Array | None) -> jax.Array:
@@ -236,7 +241,10 @@ class KgGenerator:
         if self.scorer is not None:
             return scores
         bias = params["bias"] if draws is None else params["bias"][draws]
-        return jnp.exp(params["log_beta"]) * scores + (bias if bias.ndim == 2 else bias[None, :])
+        log_beta = params["log_beta"]
+        if log_beta.ndim:  # [R, 2]: each triple's relation and side
+            log_beta = log_beta[batch.relations, batch.corrupt_head.astype(jnp.int32)][:, None]
+        return jnp.exp(log_beta) * scores + (bias if bias.ndim == 2 else bias[None, :])
 
     def propose(self, params, batch: TripleBatch, noise_data, key, *, family, game, sparse: bool, disc=None
                 ) -> generator.Proposal:
