@@ -330,3 +330,5 @@ def test_a_relation_beta_tilts_each_triple_by_its_relation_and_side_and_learns_o
     new, _ = game.step(state, only_relation_0, noise.uniform(E), family=family, game=parts)
     moved = np.asarray(new.gen_params["log_beta"]) != np.asarray(params["log_beta"])
     np.testing.assert_array_equal(moved, [[True, True], [False, False]])
+    with pytest.raises(ValueError, match="relation_beta"):
+        kg.KgGenerator(KgScorer("distmult"), disc_scorer, relation_beta=True)

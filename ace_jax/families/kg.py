@@ -215,6 +215,8 @@ class KgGenerator:
     def __post_init__(self):
         if self.mask_known and self.candidates is None:
             raise ValueError("mask_known needs the pool or KBGAN-style form (candidates), not the exact softmax")
+        if self.relation_beta and self.scorer is not None:
+            raise ValueError("relation_beta tilts the discriminator's scores: it needs scorer None")
 
     def init(self, key: jax.Array, num_entities: int, num_relations: int, dim: int, temperature: float = 1.0) -> dict:
         if self.scorer is None:
