@@ -130,8 +130,12 @@ def figure(args, results_by_data: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results_by_data), figsize=(5 * len(results_by_data), 3.6), squeeze=False)
+    many = max(len(results) for results in results_by_data.values()) > 6  # the legend goes beside the axes
+    width = 5 + 3.5 * many
+    fig, axes = plt.subplots(1, len(results_by_data), figsize=(width * len(results_by_data), 3.6), squeeze=False)
+    colours = plt.cm.tab20.colors if many else plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (data, results) in zip(axes[0], results_by_data.items()):
+        ax.set_prop_cycle(color=colours)
         for variant, runs in results.items():
             curves = [r["curve"] for r in runs if r["curve"]]
             if not curves:
@@ -141,7 +145,7 @@ def figure(args, results_by_data: dict, path: Path) -> None:
             mrr = np.array([[point[1] for point in c[:length]] for c in curves])
             ax.plot(epochs, mrr.mean(0), marker="o", ms=3, label=variant)
         ax.set(title=data, xlabel="epoch (positives seen / training triples)", ylabel="valid MRR (filtered)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, **({"loc": "center left", "bbox_to_anchor": (1.02, 0.5)} if many else {}))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
