@@ -465,8 +465,9 @@ def run_s2net_similar(args, parser) -> int:
 KG_TRAIN_FIELDS = ("data", "model", "norm", "dim", "sampler", "sides", "negatives", "loss", "margin", "gamma",
                    "self_adv_temperature", "lam", "generator", "gen_tables", "gen_model", "gen_dim", "gen_lr",
                    "gen_temperature", "gen_beta", "candidates", "entropy_weight", "entropy_target", "reward",
-                   "mask_known", "regulariser", "reg_weight", "optimizer", "lr", "batch", "epochs", "eval_every",
-                   "patience", "eval_batch", "seed", "log_every", "init", "gen_init", "split_size")
+                   "mask_known", "false_negative_penalty", "regulariser", "reg_weight", "optimizer", "lr", "batch",
+                   "epochs", "eval_every", "patience", "eval_batch", "seed", "log_every", "init", "gen_init",
+                   "split_size")
 
 
 def add_kg_parser(commands) -> None:
@@ -552,6 +553,9 @@ def add_triple_train_flags(t, defaults, data_help: str, kg: bool = True) -> None
     t.add_argument("--mask-known", action="store_true",
                    help="the generator never proposes a training triple (its draws that are known get probability 0; "
                         "pool and kbgan forms) rather than learning to avoid them through the penalty")
+    t.add_argument("--false-negative-penalty", type=float, default=defaults.false_negative_penalty,
+                   help="a learned generator's reward for a draw that is a training triple is −this (0: the same "
+                        "as a negative the discriminator already gets right, whose loss is near 0)")
     t.add_argument("--regulariser", default=defaults.regulariser, choices=list(kg_config.REGULARISERS),
                    help="L2 or N3 of the rows a step reads")
     t.add_argument("--reg-weight", type=float, default=defaults.reg_weight, help="its weight")

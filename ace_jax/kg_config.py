@@ -82,6 +82,7 @@ class KgRunConfig:
     entropy_target: float = 2.0  # nats: max(0, target − H(g)) is penalised
     reward: str = "loss"  # the generator's: the discriminator's loss on its negative, or the negative's score
     mask_known: bool = False  # the generator's draws that are training triples get probability 0 (pool, kbgan)
+    false_negative_penalty: float = 1.0  # a generator draw that is a training triple earns −penalty as its reward
     regulariser: str = "none"
     reg_weight: float = 0.0
     optimizer: str = "adam"
@@ -123,6 +124,8 @@ class KgRunConfig:
              "--gen-tables discriminator"),
             (self.candidates >= 0, "candidates", self.candidates, "{name} must be at least 0 (0: the form's), not "
              "{value}"),
+            (self.false_negative_penalty >= 0, "false_negative_penalty", self.false_negative_penalty,
+             "{name} must be at least 0, not {value}"),
             (self.entropy_weight >= 0, "entropy_weight", self.entropy_weight, "{name} must be at least 0, not {value}"),
             (self.regulariser in REGULARISERS, "regulariser", self.regulariser, one_of(REGULARISERS)),
             (self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, one_of(OPTIMIZERS)),

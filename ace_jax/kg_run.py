@@ -58,7 +58,8 @@ def game_of(config: KgRunConfig) -> game.Game:
               "logistic": losses.Logistic()}[config.loss],
         weighting=losses.SelfAdversarial(config.self_adv_temperature) if config.sampler == "self-adv" else None,
         entropy_weight=config.entropy_weight, entropy_target=config.entropy_target, reward=config.reward, mean=True,
-        learn_generator=config.learns_generator, score_metrics=config.uses_generator)
+        false_negative_penalty=config.false_negative_penalty, learn_generator=config.learns_generator,
+        score_metrics=config.uses_generator)
 
 
 class KgState(flax.struct.PyTreeNode):

@@ -281,6 +281,26 @@ def test_a_masked_generator_never_proposes_a_known_triple(per_query):
         kg.KgGenerator(None, disc_scorer, mask_known=True)
 
 
+@pytest.mark.parametrize("penalty", [1.0, 0.3, 0.0])
+def test_a_known_draw_earns_minus_the_configured_penalty(penalty):
+    # Every (h, 0, t) with t < 5 is a training triple, so every head corruption of (1, 0, 2) is known: with λ = 0
+    # every negative is the generator's and each one's reward is −penalty (KgRunConfig → kg_run.game_of).
+    from ace_jax import kg_run
+    from ace_jax.kg_config import KgRunConfig
+
+    train = np.array([[h, 0, t] for h in range(E) for t in range(5)], np.int32)
+    batch = kg_batch(train[[7, 7]], [True, True], kg.KnownTriples.build(train, E, 1))
+    config = KgRunConfig(sampler="kbgan", negatives=K, margin=MARGIN, gen_dim=DIM, candidates=8,
+                         false_negative_penalty=penalty)
+    parts = kg_run.game_of(config)
+    family = kg_run.family_of(config)
+    state = game.create_state(jax.random.key(1), family.init(jax.random.key(0), E, 1, DIM), optax.sgd(LR),
+                              parts.generator.init(jax.random.key(2), E, 1, DIM), optax.adam(0.01))
+    _, metrics = game.step(state, batch, noise.uniform(E), family=family, game=parts)
+    assert float(metrics["false_negative_rate"]) == 1.0 and float(metrics["generated_fraction"]) == 1.0
+    assert float(metrics["reward"]) == pytest.approx(-penalty, abs=1e-7)
+
+
 def test_a_generator_that_does_not_learn_only_proposes():
     """learn_generator False (self-adv-pool's): the discriminator moves, the generator and its optimiser do not,
     and with λ = 0 every negative is one of the pool's draws."""
