@@ -126,6 +126,8 @@ class KgRunConfig:
              "{value}"),
             (self.false_negative_penalty >= 0, "false_negative_penalty", self.false_negative_penalty,
              "{name} must be at least 0, not {value}"),
+            (self.false_negative_penalty == 1.0 or self.learns_generator, "false_negative_penalty",
+             self.false_negative_penalty, "{name} is a learned generator's reward: it needs --sampler ace or kbgan"),
             (self.entropy_weight >= 0, "entropy_weight", self.entropy_weight, "{name} must be at least 0, not {value}"),
             (self.regulariser in REGULARISERS, "regulariser", self.regulariser, one_of(REGULARISERS)),
             (self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, one_of(OPTIMIZERS)),

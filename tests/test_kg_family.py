@@ -10,9 +10,10 @@ import numpy as np
 import optax
 import pytest
 
-from ace_jax import game, generator, losses, noise, reinforce
+from ace_jax import game, generator, kg_run, losses, noise, reinforce
 from ace_jax.evaluate import ranking
 from ace_jax.families import kg
+from ace_jax.kg_config import KgRunConfig
 from ace_jax.scorers.kg import KgScorer
 
 E, R, DIM, K, LR, MARGIN = 6, 2, 4, 3, 0.1, 2.0
@@ -285,9 +286,6 @@ def test_a_masked_generator_never_proposes_a_known_triple(per_query):
 def test_a_known_draw_earns_minus_the_configured_penalty(penalty):
     # Every (h, 0, t) with t < 5 is a training triple, so every head corruption of (1, 0, 2) is known: with λ = 0
     # every negative is the generator's and each one's reward is −penalty (KgRunConfig → kg_run.game_of).
-    from ace_jax import kg_run
-    from ace_jax.kg_config import KgRunConfig
-
     train = np.array([[h, 0, t] for h in range(E) for t in range(5)], np.int32)
     batch = kg_batch(train[[7, 7]], [True, True], kg.KnownTriples.build(train, E, 1))
     config = KgRunConfig(sampler="kbgan", negatives=K, margin=MARGIN, gen_dim=DIM, candidates=8,

@@ -109,7 +109,7 @@ def test_patience_stops_when_the_valid_mrr_stops_improving(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["bad-line", "bad-flag", "mask-without-draws", "pool-on-own-tables",
-                                  "relation-beta-not-learned", "no-run"])
+                                  "relation-beta-not-learned", "penalty-without-learning", "no-run"])
 def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     data = write_grid(tmp_path / "grid")
     if case == "bad-line":
@@ -131,6 +131,10 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
         args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--sampler", "self-adv-pool",
                 "--gen-beta", "relation"]
         expected = "--gen-beta relation learns β per relation"
+    elif case == "penalty-without-learning":
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--sampler", "self-adv-pool",
+                "--false-negative-penalty", "0"]
+        expected = "--false-negative-penalty is a learned generator's reward"
     else:
         args = ["kg", "eval", str(tmp_path / "nothing")]
         expected = "error"
