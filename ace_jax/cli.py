@@ -465,9 +465,9 @@ def run_s2net_similar(args, parser) -> int:
 KG_TRAIN_FIELDS = ("data", "model", "norm", "dim", "sampler", "sides", "negatives", "loss", "margin", "gamma",
                    "self_adv_temperature", "lam", "generator", "gen_tables", "gen_model", "gen_dim", "gen_lr",
                    "gen_temperature", "gen_beta", "candidates", "entropy_weight", "entropy_target", "reward",
-                   "mask_known", "false_negative_penalty", "regulariser", "reg_weight", "optimizer", "lr", "batch",
-                   "epochs", "eval_every", "patience", "eval_batch", "seed", "log_every", "init", "gen_init",
-                   "split_size")
+                   "mask_known", "false_negative_penalty", "regulariser", "reg_weight", "average_negatives",
+                   "free_entities", "init_range", "optimizer", "lr", "lr_drop_epoch", "batch", "epochs", "eval_every",
+                   "patience", "eval_batch", "seed", "log_every", "init", "gen_init", "split_size")
 
 
 def add_kg_parser(commands) -> None:
@@ -571,6 +571,17 @@ def add_triple_train_flags(t, defaults, data_help: str, kg: bool = True) -> None
     t.add_argument("--seed", type=int, default=defaults.seed)
     t.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between records and progress")
     if kg:
+        t.add_argument("--average-negatives", action="store_true",
+                       help="the negatives' loss terms averaged, their weights summing to 1 (RotatE's loss), not "
+                            "summed (word2vec's)")
+        t.add_argument("--free-entities", action="store_true",
+                       help="TransE's and TransD's entities are not put back in the unit ball (RotatE's code's TransE)")
+        t.add_argument("--init-range", type=float, default=defaults.init_range, metavar="R",
+                       help="every table starts uniform on [-R, R] (RotatE's code: (γ + 2) / dim; 0: the model's "
+                            "own)")
+        t.add_argument("--lr-drop-epoch", type=int, default=defaults.lr_drop_epoch, metavar="E",
+                       help="from this epoch on, the learning rate / 10 and a fresh optimiser (RotatE's code: at half "
+                            "the steps; 0: never)")
         t.add_argument("--eval-batch", type=int, default=defaults.eval_batch, help="queries ranked at once")
         t.add_argument("--init", default=defaults.init, metavar="RUN",
                        help="start the discriminator from a finished kg run's tables (same graph, model and --dim)")

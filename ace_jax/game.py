@@ -104,6 +104,9 @@ class Game:
     lam: float = 1.0  # λ: the probability a negative keeps its noise draw (ACE 0.5, ADV 0)
     loss: Any = losses.Logistic()  # terms(pos, neg) -> (positive term, one term per negative)
     weighting: Any = None  # losses.SelfAdversarial, or None: each kept negative weighs 1
+    # the kept negatives' weights divided by their number: their terms averaged, as RotatE's eq. 5 (weights summing
+    # to 1), not summed as word2vec's; updates.sparse and dense only (a fused update reads no weights)
+    average_negatives: bool = False
     nce: bool = False  # NCE's correction: every score minus log(K · q(y))
     mean: bool = False  # the discriminator's objective is the mean over pairs, not the sum (word2vec's)
     baseline: Any = reinforce.MovingAverage()
@@ -142,6 +145,8 @@ def step(state: GameState, batch, noise, *, family, game: Game, update=updates.s
         logits = family.score(rows, batch, negatives) - offset  # [B, P, 1 + K]
         pos, neg = logits[..., 0], logits[..., 1:]
         weights = keep.astype(neg.dtype) if game.weighting is None else game.weighting(neg, keep)
+        if game.average_negatives:
+            weights = weights / jnp.maximum(keep.sum(-1, keepdims=True), 1)
         total = jnp.where(layout.pairs, losses.combine_terms(*game.loss(pos, neg), weights), 0.0).sum()
         mined, extra = total / jnp.maximum(n_pairs, 1), extra_losses(family, rows, batch)
         objective = (mined if game.mean else total) + sum(extra.values())  # word2vec: the sum, every pair at full rate

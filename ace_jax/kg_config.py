@@ -51,6 +51,11 @@ class KgRunConfig:
     init, gen_init: a finished kg run on the same graph whose tables start the discriminator (its model and dim
     this run's) or the generator's own tables (gen_model, gen_dim): KBGAN's pretraining. Its epochs are not this
     run's: add them to its budget when comparing samplers.
+    average_negatives, free_entities, init_range, lr_drop_epoch: RotatE's code's TransE (Sun et al. 2019's
+    repository): the negatives' terms weighted to sum to 1 (its eq. 5; ours otherwise sum to K, so that α → 0 is
+    word2vec's loss), entities not kept in the unit ball, every table uniform on ±(γ + 2)/d, and after half the
+    steps the learning rate / 10 with a fresh Adam (its moments and bias correction started again; the
+    discriminator's only).
     The valid split is ranked every `eval_every` epochs; after `patience` evaluations without a better valid
     MRR training stops (0: never), and the outputs are the best evaluation's parameters.
     """
@@ -85,8 +90,12 @@ class KgRunConfig:
     false_negative_penalty: float = 1.0  # a generator draw that is a training triple earns −penalty as its reward
     regulariser: str = "none"
     reg_weight: float = 0.0
+    average_negatives: bool = False  # the negatives' terms averaged (RotatE's loss), not summed (word2vec's)
+    free_entities: bool = False  # TransE's and TransD's entities not kept in the unit ball (RotatE's TransE)
+    init_range: float = 0.0  # r > 0: every table starts uniform on [−r, r] (RotatE's code: (γ + 2) / d); 0: the model's
     optimizer: str = "adam"
     lr: float = 1e-3
+    lr_drop_epoch: int = 0  # from this epoch on, lr / 10 and a fresh optimiser (RotatE's: half the steps); 0: never
     batch: int = 1024
     epochs: int = 100
     eval_every: int = 10  # epochs
@@ -140,6 +149,14 @@ class KgRunConfig:
             (self.eval_batch >= 1, "eval_batch", self.eval_batch, at_least_1),
             (self.log_every >= 1, "log_every", self.log_every, at_least_1),
             (self.lr > 0, "lr", self.lr, positive),
+            (self.lr_drop_epoch >= 0, "lr_drop_epoch", self.lr_drop_epoch, "{name} must be at least 0 (0: never), "
+             "not {value}"),
+            (self.init_range >= 0, "init_range", self.init_range, "{name} must be at least 0 (0: the model's), not "
+             "{value}"),
+            (self.init_range == 0 or self.model != "rotate", "init_range", self.init_range,
+             "{name} sets real tables: RotatE's phases have their own init (--model rotate)"),
+            (not self.free_entities or self.model in ("transe", "transd"), "free_entities", self.free_entities,
+             "{name} frees TransE's and TransD's entities from the unit ball: it needs --model transe or transd"),
             (not self.gen_init or (self.learns_generator and self.gen_tables == "own"), "gen_init", self.gen_init,
              "{name} starts the generator's own tables: it needs --sampler kbgan or ace and --gen-tables own"),
             (self.sampler != "self-adv-pool" or self.gen_tables == "discriminator", "gen_tables", self.gen_tables,

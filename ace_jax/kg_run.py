@@ -39,7 +39,7 @@ def _scorer(model: str, norm: int) -> KgScorer:
 
 def family_of(config: KgRunConfig) -> kg.Triples:
     return kg.Triples(scorer_of(config), config.gamma if config.loss == "logistic" else 0.0, config.regulariser,
-                      config.reg_weight)
+                      config.reg_weight, config.free_entities)
 
 
 def generator_of(config: KgRunConfig) -> kg.KgGenerator | None:
@@ -57,6 +57,7 @@ def game_of(config: KgRunConfig) -> game.Game:
         loss={"margin": losses.Hinge(config.margin), "contrastive": losses.Contrastive(config.margin),
               "logistic": losses.Logistic()}[config.loss],
         weighting=losses.SelfAdversarial(config.self_adv_temperature) if config.sampler == "self-adv" else None,
+        average_negatives=config.average_negatives,
         entropy_weight=config.entropy_weight, entropy_target=config.entropy_target, reward=config.reward, mean=True,
         false_negative_penalty=config.false_negative_penalty, learn_generator=config.learns_generator,
         score_metrics=config.uses_generator)
@@ -112,9 +113,17 @@ def initial_state(setup: Setup) -> KgState:
     config = setup.config
     k_init, k_state, k_gen = jax.random.split(jax.random.PRNGKey(config.seed), 3)  # raw keys: checkpoints hold them
     sizes = len(setup.graph.entities), len(setup.graph.relations)
-    params = (warm_start(config.init, setup.graph, config.model, config.dim, "init") if config.init
-              else family_of(config).init(k_init, *sizes, config.dim))
-    params = scorer_of(config).constrain(params)
+    family = family_of(config)
+    if config.init:
+        params = warm_start(config.init, setup.graph, config.model, config.dim, "init")
+    else:
+        params = family.init(k_init, *sizes, config.dim)
+        if config.init_range:
+            keys = jax.random.split(k_init, len(params))
+            params = {name: jax.random.uniform(key, value.shape, minval=-config.init_range, maxval=config.init_range)
+                      for key, (name, value) in zip(keys, params.items())}
+    if family.constrained:
+        params = scorer_of(config).constrain(params)
     part, gen_params, gen_tx = generator_of(config), None, None
     if part is not None:
         # self-adv-pool: β = α, fixed
@@ -125,6 +134,18 @@ def initial_state(setup: Setup) -> KgState:
     state = game.create_state(k_state, params, OPTIMIZERS[config.optimizer](config.lr), gen_params, gen_tx,
                               baseline=game_of(config).baseline.init())
     return KgState(state, jax.tree.map(jnp.copy, params), jnp.float32(-1.0), jnp.int32(0), jnp.int32(0))
+
+
+def drop_learning_rate(state: game.GameState) -> game.GameState:
+    """RotatE's code's schedule: the discriminator's learning rate / 10 and its optimiser started afresh (moments
+    and bias correction, as its new torch Adam); the generator's left as it was."""
+    rate = state.opt_state.hyperparams["learning_rate"] / 10
+    fresh = state.tx.init(state.params)
+    fresh = fresh._replace(hyperparams={**fresh.hyperparams, "learning_rate": rate})
+    # placed as the state it replaces (tables split by rows over many devices)
+    return state.replace(opt_state=jax.tree.map(
+        lambda new, old: jax.device_put(new, old.sharding) if isinstance(old, jax.Array) else new, fresh,
+        state.opt_state))
 
 
 def step_plan(setup: Setup, start: int, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -260,6 +281,8 @@ class KgJob:
         self.log_every = config.log_every
         self.checkpoint_every = self.eval_every
         self.steps_fn = compiled_steps(family_of(config), game_of(config), self.mesh if self.mesh.size > 1 else None)
+        # the step from which the discriminator's rate is a tenth, its optimiser fresh (None: never)
+        self.drop_step = config.lr_drop_epoch * self.setup.steps_per_epoch if config.lr_drop_epoch else None
         self.scores: dict[int, dict] = {}  # valid scores by step, for `evaluate`
         self.started = time.perf_counter()
 
@@ -291,8 +314,19 @@ class KgJob:
         return {name: value[: self.template.game.params[name].shape[0]] for name, value in params.items()}
 
     def advance(self, state: KgState, step: int, steps: int):
-        game_state, metrics = run.advance_in_pieces(self.scan, state.game, step, steps,
-                                                       (self.log_every, self.eval_every))
+        game_state, metrics, done = state.game, None, 0
+        pieces = [(steps, False)]  # (steps, whether the rate drops before them)
+        if self.drop_step is not None and step <= self.drop_step < step + steps:
+            pieces = [(self.drop_step - step, False), (step + steps - self.drop_step, True)]
+        for n, drop in pieces:
+            if drop:
+                game_state = drop_learning_rate(game_state)
+            if n:
+                game_state, piece = run.advance_in_pieces(self.scan, game_state, step + done, n,
+                                                          (self.log_every, self.eval_every))
+                metrics = piece if metrics is None else jax.tree.map(
+                    lambda a, b, w=n / (done + n): a + (b - a) * w, metrics, piece)
+                done += n
         state, step = state.replace(game=game_state), step + steps
         if step % self.eval_every == 0 or step == self.total_steps:
             state = self.validate(state, step)

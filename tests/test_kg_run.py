@@ -1,6 +1,7 @@
 """Knowledge-graph runs end to end on a graph the tests write: a shrunk run through the CLI, ranks recomputed
 from the run folder's files, resume, early stopping, prediction, bad input."""
 
+import functools
 import json
 
 import jax
@@ -108,8 +109,54 @@ def test_patience_stops_when_the_valid_mrr_stops_improving(tmp_path):
     assert final["best_epoch"] == 5 and final["steps"] == 15 * 5  # 5 steps an epoch; stopped at epoch 15
 
 
+def test_rotates_schedule_drops_the_rate_with_a_fresh_adam_and_resumes_as_one_run(tmp_path):
+    """--lr-drop-epoch 4 (5 steps an epoch): steps 0-19 as without it; from step 20 a tenth of the rate and a fresh
+    Adam, whose first step moves every coordinate it touches by exactly the new rate (m̂ / √v̂ = ±1; entities free,
+    so no projection moves them again). A run stopped at the drop, or just past it, resumes as the unbroken one."""
+    data = write_grid(tmp_path / "grid")
+    config = KgRunConfig(data=str(data), dim=8, batch=8, negatives=4, lr=0.01, margin=1.0, epochs=8, eval_every=4,
+                         free_entities=True, lr_drop_epoch=4)
+    job, plain = kg_run.KgJob(config), kg_run.KgJob(KgRunConfig(**{**vars(config), "lr_drop_epoch": 0}))
+    assert (job.drop_step, plain.drop_step) == (20, None)
+    copy = functools.partial(jax.tree.map, lambda a: np.array(a, copy=True))  # before the steps donate the state
+    state, _ = job.advance(job.place(job.initial_state()), 0, 20)
+    same, _ = plain.advance(plain.place(plain.initial_state()), 0, 20)
+    at_drop = copy(state.game.params)
+    for name, table in copy(same.game.params).items():
+        np.testing.assert_array_equal(at_drop[name], table, err_msg=name)
+    state, _ = job.advance(state, 20, 1)
+    assert int(state.game.opt_state.count) == 1
+    assert float(state.game.opt_state.hyperparams["learning_rate"]) == pytest.approx(0.001)
+    for name, table in copy(state.game.params).items():
+        delta = np.abs(table - at_drop[name])
+        assert delta.max() > 0, name
+        np.testing.assert_allclose(delta[delta > 0], 0.001, rtol=1e-3, err_msg=name)
+    whole = kg_run.train_kg(config, tmp_path / "whole", progress=False)
+    for stop in (20, 21):
+        parts = tmp_path / f"parts{stop}"
+        assert kg_run.train_kg(config, parts, progress=False, stop_at_step=stop) == {}
+        resumed = kg_run.train_kg(config, parts, resume=True, progress=False)
+        for name in ("entity_embeddings.npy", "relation_embeddings.npy"):
+            np.testing.assert_array_equal(np.load(tmp_path / "whole" / name), np.load(parts / name))
+        assert resumed["test"] == whole["test"]
+
+
+def test_free_entities_and_an_init_range_start_every_table_uniform_and_unprojected(tmp_path):
+    data = write_grid(tmp_path / "grid")
+    free = KgRunConfig(data=str(data), dim=8, init_range=1.0, free_entities=True)
+    params = kg_run.initial_state(kg_run.build(free)).game.params
+    for name in ("entity", "relation"):  # uniform on [−1, 1]: relations not normalised, entities not projected
+        table = np.asarray(params[name])
+        assert np.abs(table).max() <= 1.0 and np.abs(table).max() > 0.8, name
+        assert np.linalg.norm(table, axis=1).max() > 1.0, name
+    kept = kg_run.initial_state(kg_run.build(KgRunConfig(**{**vars(free), "free_entities": False}))).game.params
+    assert np.linalg.norm(kept["entity"], axis=1).max() <= 1.0 + 1e-6  # TransE's unit ball, as by default
+    np.testing.assert_array_equal(kept["relation"], params["relation"])
+
+
 @pytest.mark.parametrize("case", ["bad-line", "bad-flag", "mask-without-draws", "pool-on-own-tables",
-                                  "relation-beta-not-learned", "penalty-without-learning", "no-run"])
+                                  "relation-beta-not-learned", "penalty-without-learning", "free-distmult",
+                                  "init-range-rotate", "drop-negative", "no-run"])
 def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     data = write_grid(tmp_path / "grid")
     if case == "bad-line":
@@ -135,6 +182,15 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
         args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--sampler", "self-adv-pool",
                 "--false-negative-penalty", "0"]
         expected = "--false-negative-penalty is a learned generator's reward"
+    elif case == "free-distmult":
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--model", "distmult", "--free-entities"]
+        expected = "--free-entities frees TransE's and TransD's entities"
+    elif case == "init-range-rotate":
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--model", "rotate", "--init-range", "1"]
+        expected = "--init-range sets real tables"
+    elif case == "drop-negative":
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--lr-drop-epoch", "-1"]
+        expected = "--lr-drop-epoch must be at least 0"
     else:
         args = ["kg", "eval", str(tmp_path / "nothing")]
         expected = "error"

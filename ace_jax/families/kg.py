@@ -119,18 +119,24 @@ class Triples:
     (RotatE's margin inside the logistic loss: σ(γ − d); 0 for the margin ranking loss, whose margin is the
     loss's own). An L2 or N3 regulariser of the rows read joins the discriminator's loss. A corruption is false
     when it is a training triple (the discriminator leaves it out, a generator gets the penalty); one equal to the
-    positive itself is such a triple."""
+    positive itself is such a triple. free_entities: the scorer's entity set is not kept (TransE's and TransD's
+    rows left outside the unit ball, as RotatE's code trains TransE)."""
 
     scorer: KgScorer = KgScorer()
     gamma: float = 0.0
     regulariser: str = "none"  # none, l2 (Σ x²) or n3 (Σ |x|³, a complex coordinate's modulus; Lacroix et al.)
     reg_weight: float = 0.0  # times the regulariser of the rows a step reads, over its real triples
+    free_entities: bool = False
+
+    @property
+    def constrained(self) -> bool:
+        return self.scorer.constrained and not self.free_entities
 
     def constrain(self, params: dict, ids: dict) -> dict:
         """The game's hook: only the rows the step read can have moved, so only they are put back in the
         scorer's set (TransE's unit ball, order embeddings' orthant; a repeated id gets the same value each
         time)."""
-        if not self.scorer.constrained:
+        if not self.constrained:
             return params
         rows = ids["entity"]
         return {**params, "entity": params["entity"].at[rows].set(self.scorer.project(params["entity"][rows]))}
