@@ -466,8 +466,9 @@ KG_TRAIN_FIELDS = ("data", "model", "norm", "dim", "sampler", "sides", "negative
                    "self_adv_temperature", "lam", "generator", "gen_tables", "gen_model", "gen_dim", "gen_lr",
                    "gen_temperature", "gen_beta", "candidates", "entropy_weight", "entropy_target", "reward",
                    "mask_known", "false_negative_penalty", "regulariser", "reg_weight", "average_negatives",
-                   "free_entities", "init_range", "optimizer", "lr", "lr_drop_epoch", "batch", "epochs", "eval_every",
-                   "patience", "eval_batch", "seed", "log_every", "init", "gen_init", "split_size")
+                   "subsampling", "free_entities", "init_range", "optimizer", "lr", "lr_drop_epoch", "batch",
+                   "epochs", "eval_every", "patience", "eval_batch", "seed", "log_every", "init", "gen_init",
+                   "split_size")
 
 
 def add_kg_parser(commands) -> None:
@@ -574,6 +575,9 @@ def add_triple_train_flags(t, defaults, data_help: str, kg: bool = True) -> None
         t.add_argument("--average-negatives", action="store_true",
                        help="the negatives' loss terms averaged, their weights summing to 1 (RotatE's loss), not "
                             "summed (word2vec's)")
+        t.add_argument("--subsampling", action="store_true",
+                       help="each triple's terms weighted by 1 / √(#(h, r) + #(r, t) + 6) in a weighted mean over the "
+                            "batch (RotatE's code's)")
         t.add_argument("--free-entities", action="store_true",
                        help="TransE's and TransD's entities are not put back in the unit ball (RotatE's code's TransE)")
         t.add_argument("--init-range", type=float, default=defaults.init_range, metavar="R",

@@ -68,10 +68,13 @@ class Layout(NamedTuple):
       positive, then the K negatives of its slot.
     slots: [B, S] bool, which negative slots serve a real pair: S = P (each pair its own negatives) or
       S = 1 (one set shared by all of a query's pairs, as word2vec's windows).
+    weights: [B, P] float or None: each real pair's weight (0 where not real), the discriminator's objective then
+      Σ w · loss / Σ w over pairs rather than the plain mean (or Σ w · loss, summed); None: 1 each.
     """
 
     pairs: jax.Array
     slots: jax.Array
+    weights: jax.Array | None = None
 
 
 class Family(Protocol):
@@ -147,8 +150,12 @@ def step(state: GameState, batch, noise, *, family, game: Game, update=updates.s
         weights = keep.astype(neg.dtype) if game.weighting is None else game.weighting(neg, keep)
         if game.average_negatives:
             weights = weights / jnp.maximum(keep.sum(-1, keepdims=True), 1)
-        total = jnp.where(layout.pairs, losses.combine_terms(*game.loss(pos, neg), weights), 0.0).sum()
-        mined, extra = total / jnp.maximum(n_pairs, 1), extra_losses(family, rows, batch)
+        per_pair = jnp.where(layout.pairs, losses.combine_terms(*game.loss(pos, neg), weights), 0.0)
+        if layout.weights is None:
+            total, norm = per_pair.sum(), jnp.maximum(n_pairs, 1)
+        else:
+            total, norm = (layout.weights * per_pair).sum(), jnp.maximum(layout.weights.sum(), 1e-30)
+        mined, extra = total / norm, extra_losses(family, rows, batch)
         objective = (mined if game.mean else total) + sum(extra.values())  # word2vec: the sum, every pair at full rate
         return objective, (logits, {"mined_loss": mined, **extra})
 

@@ -51,11 +51,12 @@ class KgRunConfig:
     init, gen_init: a finished kg run on the same graph whose tables start the discriminator (its model and dim
     this run's) or the generator's own tables (gen_model, gen_dim): KBGAN's pretraining. Its epochs are not this
     run's: add them to its budget when comparing samplers.
-    average_negatives, free_entities, init_range, lr_drop_epoch: RotatE's code's TransE (Sun et al. 2019's
-    repository): the negatives' terms weighted to sum to 1 (its eq. 5; ours otherwise sum to K, so that α → 0 is
-    word2vec's loss), entities not kept in the unit ball, every table uniform on ±(γ + 2)/d, and after half the
-    steps the learning rate / 10 with a fresh Adam (its moments and bias correction started again; the
-    discriminator's only).
+    average_negatives, subsampling, free_entities, init_range, lr_drop_epoch: RotatE's code's TransE (Sun et al.
+    2019's repository): the negatives' terms weighted to sum to 1 (its eq. 5; ours otherwise sum to K, so that
+    α → 0 is word2vec's loss), each triple's terms weighted by 1 / √(#(h, r) + #(r, t) + 6) in a weighted mean
+    over the batch (families.kg.subsampling_weights), entities not kept in the unit ball, every table uniform on
+    ±(γ + 2)/d, and after half the steps the learning rate / 10 with a fresh Adam (its moments and bias
+    correction started again; the discriminator's only).
     The valid split is ranked every `eval_every` epochs; after `patience` evaluations without a better valid
     MRR training stops (0: never), and the outputs are the best evaluation's parameters.
     """
@@ -91,6 +92,7 @@ class KgRunConfig:
     regulariser: str = "none"
     reg_weight: float = 0.0
     average_negatives: bool = False  # the negatives' terms averaged (RotatE's loss), not summed (word2vec's)
+    subsampling: bool = False  # each triple weighted by 1 / √(#(h, r) + #(r, t) + 6), RotatE's code's
     free_entities: bool = False  # TransE's and TransD's entities not kept in the unit ball (RotatE's TransE)
     init_range: float = 0.0  # r > 0: every table starts uniform on [−r, r] (RotatE's code: (γ + 2) / d); 0: the model's
     optimizer: str = "adam"

@@ -39,7 +39,7 @@ def _scorer(model: str, norm: int) -> KgScorer:
 
 def family_of(config: KgRunConfig) -> kg.Triples:
     return kg.Triples(scorer_of(config), config.gamma if config.loss == "logistic" else 0.0, config.regulariser,
-                      config.reg_weight, config.free_entities)
+                      config.reg_weight, config.free_entities, config.subsampling)
 
 
 def generator_of(config: KgRunConfig) -> kg.KgGenerator | None:
@@ -88,6 +88,7 @@ class Setup:
     noise: noise.NoiseDistribution  # uniform over entities
     steps_per_epoch: int
     probes: tuple[np.ndarray, np.ndarray]  # fixed training triples and their sides, for the hardness measures
+    weights: np.ndarray  # [N] each training triple's subsampling weight (1 each unless config.subsampling)
 
 
 def build(config: KgRunConfig, graph: triples_lib.KnowledgeGraph | None = None, probes: int = 2048) -> Setup:
@@ -106,7 +107,9 @@ def build(config: KgRunConfig, graph: triples_lib.KnowledgeGraph | None = None, 
     return Setup(config, graph, kg.KnownTriples.build(graph.train, num_entities, num_relations),
                  jnp.asarray(head_probs), ranking.FilterIndex.build(graph.all_triples(), num_relations),
                  noise.uniform(num_entities), -(-len(graph.train) // config.batch),
-                 (probes, rng.random(len(probes)) < head_probs[probes[:, 1]]))
+                 (probes, rng.random(len(probes)) < head_probs[probes[:, 1]]),
+                 kg.subsampling_weights(graph.train, num_entities, num_relations) if config.subsampling
+                 else np.ones(len(graph.train), np.float32))
 
 
 def initial_state(setup: Setup) -> KgState:
@@ -148,20 +151,22 @@ def drop_learning_rate(state: game.GameState) -> game.GameState:
         state.opt_state))
 
 
-def step_plan(setup: Setup, start: int, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Triples [num_steps, B, 3] and mask [num_steps, B] of steps start ..: epoch e visits the training triples in
-    the order of a generator seeded by (seed, e), so a resumed run sees what an unbroken one does."""
+def step_plan(setup: Setup, start: int, num_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Triples [num_steps, B, 3], mask [num_steps, B] and the triples' weights [num_steps, B] (setup.weights) of
+    steps start ..: epoch e visits the training triples in the order of a generator seeded by (seed, e), so a
+    resumed run sees what an unbroken one does."""
     config, train = setup.config, setup.graph.train
     triples = np.zeros((num_steps, config.batch, 3), np.int32)
     mask = np.zeros((num_steps, config.batch), bool)
+    weights = np.zeros((num_steps, config.batch), np.float32)
     order, epoch_of_order = None, None
     for i, step in enumerate(range(start, start + num_steps)):
         epoch, position = divmod(step, setup.steps_per_epoch)
         if epoch != epoch_of_order:
             order, epoch_of_order = np.random.default_rng((config.seed, epoch)).permutation(len(train)), epoch
         rows = order[position * config.batch: (position + 1) * config.batch]
-        triples[i, : len(rows)], mask[i, : len(rows)] = train[rows], True
-    return triples, mask
+        triples[i, : len(rows)], mask[i, : len(rows)], weights[i, : len(rows)] = train[rows], True, setup.weights[rows]
+    return triples, mask, weights
 
 
 def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, family: kg.Triples, parts: game.Game,
@@ -174,11 +179,11 @@ def run_steps(state: game.GameState, plan, known, head_probs, noise_data, *, fam
         update = functools.partial(updates.sparse, rows_sharding=NamedSharding(mesh, P()))
 
     def body(state, step):
-        triples, mask = step
         if mesh is not None:
-            triples, mask = jax.lax.with_sharding_constraint((triples, mask), NamedSharding(mesh, P("data")))
+            step = jax.lax.with_sharding_constraint(step, NamedSharding(mesh, P("data")))
+        triples, mask, weights = step
         key = jax.random.fold_in(jax.random.fold_in(state.key, 7), state.step)
-        batch = kg.make_batch(triples, head_probs, known, key, mask)
+        batch = kg.make_batch(triples, head_probs, known, key, mask, weights)
         return game.step(state, batch, noise_data, family=family, game=parts, update=update)
 
     state, metrics = jax.lax.scan(body, state, plan)

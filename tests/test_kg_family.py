@@ -106,35 +106,46 @@ def test_the_step_is_the_margin_loss_sgd_step_without_known_corruptions(model, s
     np.testing.assert_allclose(metrics["loss"] * 3, loss, rtol=1e-5)  # the mean over the three positives
 
 
+def test_subsampling_weights_by_hand():
+    # (h, r) counts: each of TRAIN's once. (t, r): (1, 0) twice (triples 0 and 4), the others once.
+    np.testing.assert_allclose(kg.subsampling_weights(TRAIN, E, R), [1 / 3, 8 ** -0.5, 8 ** -0.5, 8 ** -0.5, 1 / 3],
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("subsampled", [False, True], ids=["", "subsampled"])
 @pytest.mark.parametrize("average", [False, True], ids=["summed", "averaged"])
-def test_rotates_loss_averages_the_kept_negatives_terms(average):
+def test_rotates_loss_averages_the_kept_negatives_terms(average, subsampled):
     """RotatE's eq. 5 with --average-negatives: per positive −log σ(s+) − Σ p_k log σ(−s-_k), the self-adversarial
     p summing to 1 over the kept negatives (here K equal draws of one entity: p = 1/K each); summed, as word2vec's,
-    the negatives' term counts K times. (4, 0, 1) is known: that triple's only term is its positive's."""
+    the negatives' term counts K times. (4, 0, 1) is known: that triple's only term is its positive's. Subsampled,
+    the loss is the triples' mean weighted by the batch's weights."""
     scorer = KgScorer("transe", 1)
-    family = kg.Triples(scorer, gamma=6.0)
+    family = kg.Triples(scorer, gamma=6.0, subsampling=subsampled)
     params = family.init(jax.random.key(0), E, R, DIM)
     triples, corrupt_head, negative = TRAIN[:3], np.array([True, False, True]), 4
+    weights = np.array([0.5, 0.25, 1.0], np.float32)
     batch = kg.TripleBatch(*(jnp.asarray(triples[:, i]) for i in range(3)), jnp.asarray(corrupt_head),
-                           jnp.ones(3, bool), kg.KnownTriples.build(TRAIN, E, R))
+                           jnp.ones(3, bool), kg.KnownTriples.build(TRAIN, E, R), jnp.asarray(weights))
     parts = game.Game(negatives=K, loss=losses.Logistic(), weighting=losses.SelfAdversarial(0.5), mean=True,
                       average_negatives=average)
     state = game.create_state(jax.random.key(1), params, optax.sgd(LR), sparse_updates=True)
     _, metrics = jax.jit(functools.partial(game.step, family=family, game=parts))(state, batch,
                                                                                   one_hot_noise(negative))
     train = {tuple(t) for t in TRAIN.tolist()}
-    expected = 0.0
 
     def score(h, r, t):
         return 6.0 + float(scorer.score(scorer.entity_rows(params, h), scorer.relation_rows(params, r),
                                         scorer.entity_rows(params, t)))
 
+    terms = []
     for (h, r, t), head in zip(triples.tolist(), corrupt_head):
-        expected += np.log1p(np.exp(-score(h, r, t)))  # −log σ(s+)
+        term = np.log1p(np.exp(-score(h, r, t)))  # −log σ(s+)
         corrupted = (negative, r, t) if head else (h, r, negative)
         if corrupted not in train:
-            expected += (1 if average else K) * np.log1p(np.exp(score(*corrupted)))  # −log σ(−s-)
-    np.testing.assert_allclose(metrics["loss"], expected / 3, rtol=1e-5)  # the mean over the three positives
+            term += (1 if average else K) * np.log1p(np.exp(score(*corrupted)))  # −log σ(−s-)
+        terms.append(term)
+    expected = np.average(terms, weights=weights if subsampled else None)
+    np.testing.assert_allclose(metrics["loss"], expected, rtol=1e-5)
 
 
 def test_transe_fits_a_small_graph():

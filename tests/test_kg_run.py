@@ -112,10 +112,13 @@ def test_patience_stops_when_the_valid_mrr_stops_improving(tmp_path):
 def test_rotates_schedule_drops_the_rate_with_a_fresh_adam_and_resumes_as_one_run(tmp_path):
     """--lr-drop-epoch 4 (5 steps an epoch): steps 0-19 as without it; from step 20 a tenth of the rate and a fresh
     Adam, whose first step moves every coordinate it touches by exactly the new rate (m̂ / √v̂ = ±1; entities free,
-    so no projection moves them again). A run stopped at the drop, or just past it, resumes as the unbroken one."""
+    so no projection moves them again). A run stopped at the drop, or just past it, resumes as the unbroken one.
+    With the rest of RotatE's code's TransE: its loss, self-adversarial weights summing to 1, subsampling."""
     data = write_grid(tmp_path / "grid")
-    config = KgRunConfig(data=str(data), dim=8, batch=8, negatives=4, lr=0.01, margin=1.0, epochs=8, eval_every=4,
-                         free_entities=True, lr_drop_epoch=4)
+    config = KgRunConfig(data=str(data), dim=8, batch=8, negatives=4, lr=0.01, epochs=8, eval_every=4,
+                         sampler="self-adv", self_adv_temperature=0.5, loss="logistic", gamma=2.0,
+                         average_negatives=True, subsampling=True, free_entities=True, init_range=0.5,
+                         lr_drop_epoch=4)
     job, plain = kg_run.KgJob(config), kg_run.KgJob(KgRunConfig(**{**vars(config), "lr_drop_epoch": 0}))
     assert (job.drop_step, plain.drop_step) == (20, None)
     copy = functools.partial(jax.tree.map, lambda a: np.array(a, copy=True))  # before the steps donate the state

@@ -78,6 +78,7 @@ class TripleBatch(flax.struct.PyTreeNode):
 
     heads, relations, tails: [B] int32. corrupt_head: [B] bool (False: the tail). mask: [B] bool, the real
     triples (a last batch is padded). known: the training triples, for the false-negative rule.
+    weights: `subsampling_weights` of the triples, read by a family that subsamples.
     """
 
     heads: jax.Array
@@ -86,6 +87,7 @@ class TripleBatch(flax.struct.PyTreeNode):
     corrupt_head: jax.Array
     mask: jax.Array
     known: KnownTriples
+    weights: jax.Array | None = None  # [B] float: each triple's weight where the family subsamples (None: 1 each)
 
 
 def bernoulli_head_probs(train: np.ndarray, num_relations: int) -> np.ndarray:
@@ -102,15 +104,27 @@ def bernoulli_head_probs(train: np.ndarray, num_relations: int) -> np.ndarray:
     return probs
 
 
-def make_batch(triples: jax.Array, head_probs: jax.Array, known: KnownTriples, key: jax.Array, mask=None
-               ) -> TripleBatch:
+def subsampling_weights(train: np.ndarray, num_entities: int, num_relations: int) -> np.ndarray:
+    """[N] float32: each training triple's 1 / √(#(h, r) + #(r, t) + 6), #(h, r) the training triples with its head
+    and relation, #(r, t) with its relation and tail: RotatE's code's word2vec-like subsampling (its counts start
+    at 4 for the first occurrence, so each count is 3 more than the triples)."""
+    h, r, t = (train[:, i].astype(np.int64) for i in range(3))
+    counts = 6.0
+    for key in (h * num_relations + r, t * num_relations + r):
+        _, inverse, count = np.unique(key, return_inverse=True, return_counts=True)
+        counts = counts + count[inverse]
+    return (1.0 / np.sqrt(counts)).astype(np.float32)
+
+
+def make_batch(triples: jax.Array, head_probs: jax.Array, known: KnownTriples, key: jax.Array, mask=None,
+               weights=None) -> TripleBatch:
     """A batch of [B, 3] (head, relation, tail) triples, each to be corrupted at its head with probability
     head_probs[relation] (all 0.5: uniform sides; `bernoulli_head_probs`: Wang et al.'s)."""
     triples = jnp.asarray(triples, jnp.int32)
     heads, relations, tails = triples[:, 0], triples[:, 1], triples[:, 2]
     corrupt_head = jax.random.uniform(key, heads.shape) < head_probs[relations]
     mask = jnp.ones(heads.shape, bool) if mask is None else mask
-    return TripleBatch(heads, relations, tails, corrupt_head, mask, known)
+    return TripleBatch(heads, relations, tails, corrupt_head, mask, known, weights)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,13 +134,15 @@ class Triples:
     loss's own). An L2 or N3 regulariser of the rows read joins the discriminator's loss. A corruption is false
     when it is a training triple (the discriminator leaves it out, a generator gets the penalty); one equal to the
     positive itself is such a triple. free_entities: the scorer's entity set is not kept (TransE's and TransD's
-    rows left outside the unit ball, as RotatE's code trains TransE)."""
+    rows left outside the unit ball, as RotatE's code trains TransE). subsampling: each triple's terms weighted by
+    the batch's `weights`, the loss their weighted mean (RotatE's code's subsampling)."""
 
     scorer: KgScorer = KgScorer()
     gamma: float = 0.0
     regulariser: str = "none"  # none, l2 (Σ x²) or n3 (Σ |x|³, a complex coordinate's modulus; Lacroix et al.)
     reg_weight: float = 0.0  # times the regulariser of the rows a step reads, over its real triples
     free_entities: bool = False
+    subsampling: bool = False
 
     @property
     def constrained(self) -> bool:
@@ -145,7 +161,8 @@ class Triples:
         return self.scorer.init(key, num_entities, num_relations, dim)
 
     def layout(self, batch: TripleBatch) -> game.Layout:
-        return game.Layout(pairs=batch.mask[:, None], slots=batch.mask[:, None])
+        weights = jnp.where(batch.mask, batch.weights, 0.0)[:, None] if self.subsampling else None
+        return game.Layout(pairs=batch.mask[:, None], slots=batch.mask[:, None], weights=weights)
 
     def candidates(self, batch: TripleBatch, negatives: jax.Array) -> jax.Array:
         """[B, 1, 1 + K]: the corrupted side's true entity, then the negatives."""
