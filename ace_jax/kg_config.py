@@ -157,6 +157,8 @@ class KgRunConfig:
              "{value}"),
             (self.init_range == 0 or self.model != "rotate", "init_range", self.init_range,
              "{name} sets real tables: RotatE's phases have their own init (--model rotate)"),
+            (self.init_range == 0 or not self.init, "init_range", self.init_range,
+             "{name} draws the starting tables: not with --init, which takes a finished run's"),
             (not self.free_entities or self.model in ("transe", "transd"), "free_entities", self.free_entities,
              "{name} frees TransE's and TransD's entities from the unit ball: it needs --model transe or transd"),
             (not self.gen_init or (self.learns_generator and self.gen_tables == "own"), "gen_init", self.gen_init,

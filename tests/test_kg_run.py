@@ -159,7 +159,7 @@ def test_free_entities_and_an_init_range_start_every_table_uniform_and_unproject
 
 @pytest.mark.parametrize("case", ["bad-line", "bad-flag", "mask-without-draws", "pool-on-own-tables",
                                   "relation-beta-not-learned", "penalty-without-learning", "free-distmult",
-                                  "init-range-rotate", "drop-negative", "no-run"])
+                                  "init-range-rotate", "init-range-warm-start", "drop-negative", "no-run"])
 def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     data = write_grid(tmp_path / "grid")
     if case == "bad-line":
@@ -191,6 +191,9 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     elif case == "init-range-rotate":
         args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--model", "rotate", "--init-range", "1"]
         expected = "--init-range sets real tables"
+    elif case == "init-range-warm-start":
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--init-range", "1", "--init", "somerun"]
+        expected = "--init-range draws the starting tables: not with --init"
     elif case == "drop-negative":
         args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--lr-drop-epoch", "-1"]
         expected = "--lr-drop-epoch must be at least 0"
