@@ -151,8 +151,8 @@ class KgRunConfig:
             (self.eval_batch >= 1, "eval_batch", self.eval_batch, at_least_1),
             (self.log_every >= 1, "log_every", self.log_every, at_least_1),
             (self.lr > 0, "lr", self.lr, positive),
-            (self.lr_drop_epoch >= 0, "lr_drop_epoch", self.lr_drop_epoch, "{name} must be at least 0 (0: never), "
-             "not {value}"),
+            (0 <= self.lr_drop_epoch < max(self.epochs, 1), "lr_drop_epoch", self.lr_drop_epoch,
+             f"{{name}} must lie in [0, --epochs {self.epochs}) (0: never), not {{value}}"),
             (self.init_range >= 0, "init_range", self.init_range, "{name} must be at least 0 (0: the model's), not "
              "{value}"),
             (self.init_range == 0 or self.model != "rotate", "init_range", self.init_range,

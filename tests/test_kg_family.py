@@ -118,14 +118,14 @@ def test_rotates_loss_averages_the_kept_negatives_terms(average, subsampled):
     """RotatE's eq. 5 with --average-negatives: per positive −log σ(s+) − Σ p_k log σ(−s-_k), the self-adversarial
     p summing to 1 over the kept negatives (here K equal draws of one entity: p = 1/K each); summed, as word2vec's,
     the negatives' term counts K times. (4, 0, 1) is known: that triple's only term is its positive's. Subsampled,
-    the loss is the triples' mean weighted by the batch's weights."""
+    the loss is the triples' mean weighted by the batch's weights; a padded fourth triple counts in neither."""
     scorer = KgScorer("transe", 1)
     family = kg.Triples(scorer, gamma=6.0, subsampling=subsampled)
     params = family.init(jax.random.key(0), E, R, DIM)
-    triples, corrupt_head, negative = TRAIN[:3], np.array([True, False, True]), 4
-    weights = np.array([0.5, 0.25, 1.0], np.float32)
+    triples, corrupt_head, negative = TRAIN[:4], np.array([True, False, True, False]), 4
+    weights = np.array([0.5, 0.25, 1.0, 2.0], np.float32)
     batch = kg.TripleBatch(*(jnp.asarray(triples[:, i]) for i in range(3)), jnp.asarray(corrupt_head),
-                           jnp.ones(3, bool), kg.KnownTriples.build(TRAIN, E, R), jnp.asarray(weights))
+                           jnp.arange(4) < 3, kg.KnownTriples.build(TRAIN, E, R), jnp.asarray(weights))
     parts = game.Game(negatives=K, loss=losses.Logistic(), weighting=losses.SelfAdversarial(0.5), mean=True,
                       average_negatives=average)
     state = game.create_state(jax.random.key(1), params, optax.sgd(LR), sparse_updates=True)
@@ -138,13 +138,13 @@ def test_rotates_loss_averages_the_kept_negatives_terms(average, subsampled):
                                         scorer.entity_rows(params, t)))
 
     terms = []
-    for (h, r, t), head in zip(triples.tolist(), corrupt_head):
+    for (h, r, t), head in zip(triples[:3].tolist(), corrupt_head):
         term = np.log1p(np.exp(-score(h, r, t)))  # −log σ(s+)
         corrupted = (negative, r, t) if head else (h, r, negative)
         if corrupted not in train:
             term += (1 if average else K) * np.log1p(np.exp(score(*corrupted)))  # −log σ(−s-)
         terms.append(term)
-    expected = np.average(terms, weights=weights if subsampled else None)
+    expected = np.average(terms, weights=weights[:3] if subsampled else None)
     np.testing.assert_allclose(metrics["loss"], expected, rtol=1e-5)
 
 

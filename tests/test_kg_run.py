@@ -134,14 +134,38 @@ def test_rotates_schedule_drops_the_rate_with_a_fresh_adam_and_resumes_as_one_ru
         delta = np.abs(table - at_drop[name])
         assert delta.max() > 0, name
         np.testing.assert_allclose(delta[delta > 0], 0.001, rtol=1e-3, err_msg=name)
-    whole = kg_run.train_kg(config, tmp_path / "whole", progress=False)
+    kg_run.train_kg(config, tmp_path / "whole", progress=False)
+    template = jax.device_get(kg_run.KgJob(config).template)
+    whole = io.load_checkpoint(tmp_path / "whole" / "checkpoint.msgpack", template).game  # at step 40, the end
     for stop in (20, 21):
         parts = tmp_path / f"parts{stop}"
         assert kg_run.train_kg(config, parts, progress=False, stop_at_step=stop) == {}
-        resumed = kg_run.train_kg(config, parts, resume=True, progress=False)
-        for name in ("entity_embeddings.npy", "relation_embeddings.npy"):
-            np.testing.assert_array_equal(np.load(tmp_path / "whole" / name), np.load(parts / name))
-        assert resumed["test"] == whole["test"]
+        kg_run.train_kg(config, parts, resume=True, progress=False)
+        resumed = io.load_checkpoint(parts / "checkpoint.msgpack", template).game
+        assert int(resumed.step) == 40 and int(resumed.opt_state.count) == 20  # one drop, at step 20
+        for a, b in zip(jax.tree.leaves((whole.params, whole.opt_state)),
+                        jax.tree.leaves((resumed.params, resumed.opt_state))):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_step_plan_gives_each_triple_its_subsampling_weight_and_padding_none(tmp_path):
+    from ace_jax.families import kg
+
+    folder = tmp_path / "star"
+    folder.mkdir()
+    train = ["a r b", "a r c", "a r d", "e r b", "b s c", "c s d", "d s b"]  # uneven (h, r) and (r, t) counts
+    for name, part in (("train", train), ("valid", ["a s e"]), ("test", ["e s a"])):
+        (folder / f"{name}.txt").write_text("".join(line.replace(" ", "\t") + "\n" for line in part))
+    setup = kg_run.build(KgRunConfig(data=str(folder), batch=3, subsampling=True))
+    expected = kg.subsampling_weights(setup.graph.train, len(setup.graph.entities), len(setup.graph.relations))
+    assert len(np.unique(expected)) > 1
+    by_triple = {tuple(t): w for t, w in zip(setup.graph.train.tolist(), expected)}
+    triples, mask, weights = kg_run.step_plan(setup, 0, 6)  # two epochs of 3 steps, the last of each padded
+    for t, m, w in zip(triples.reshape(-1, 3).tolist(), mask.reshape(-1), weights.reshape(-1)):
+        assert w == (by_triple[tuple(t)] if m else 0.0)
+    assert mask.sum() == 14 and not mask[2, 1:].any()
+    plain = kg_run.build(KgRunConfig(data=str(folder), batch=3))
+    np.testing.assert_array_equal(kg_run.step_plan(plain, 0, 6)[2], mask.astype(np.float32))
 
 
 def test_free_entities_and_an_init_range_start_every_table_uniform_and_unprojected(tmp_path):
@@ -159,7 +183,7 @@ def test_free_entities_and_an_init_range_start_every_table_uniform_and_unproject
 
 @pytest.mark.parametrize("case", ["bad-line", "bad-flag", "mask-without-draws", "pool-on-own-tables",
                                   "relation-beta-not-learned", "penalty-without-learning", "free-distmult",
-                                  "init-range-rotate", "init-range-warm-start", "drop-negative", "no-run"])
+                                  "init-range-rotate", "init-range-warm-start", "drop-past-the-end", "no-run"])
 def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     data = write_grid(tmp_path / "grid")
     if case == "bad-line":
@@ -194,9 +218,9 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     elif case == "init-range-warm-start":
         args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--init-range", "1", "--init", "somerun"]
         expected = "--init-range draws the starting tables: not with --init"
-    elif case == "drop-negative":
-        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--lr-drop-epoch", "-1"]
-        expected = "--lr-drop-epoch must be at least 0"
+    elif case == "drop-past-the-end":
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--epochs", "10", "--lr-drop-epoch", "10"]
+        expected = "--lr-drop-epoch must lie in [0, --epochs 10)"
     else:
         args = ["kg", "eval", str(tmp_path / "nothing")]
         expected = "error"
@@ -271,7 +295,8 @@ def test_self_adv_pool_draws_from_alpha_times_the_discriminators_scores_and_neve
 
 def test_four_devices_and_row_shards_give_the_one_device_tables(tmp_path):
     """The uniform sampler's step on 4 virtual CPU devices, the triples split over 2 and the entity table by rows
-    over 2 (4:2), or the table alone over 4 (4:4; 25 entities pad unevenly), gives the tables of 1 device. (The
+    over 2 (4:2), or the table alone over 4 (4:4; 25 entities pad unevenly), gives the tables of 1 device; so
+    does SGD with subsampling weights, averaged negatives and the rate dropped after 10 of the 12 steps. (The
     triples alone over 4, 4:1, is test_parallel's word mesh: one compile less here.)"""
     import subprocess
     import sys
@@ -284,10 +309,12 @@ def test_four_devices_and_row_shards_give_the_one_device_tables(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     tables = np.load(tmp_path / "t.npz")
-    for mesh in meshes[1:]:
-        for name in ("entity", "relation", "loss"):
-            np.testing.assert_allclose(tables[f"{mesh}/{name}"], tables[f"1:1/{name}"], rtol=1e-5, atol=1e-6,
-                                       err_msg=f"{mesh} {name}")
+    for prefix in ("", "rotate/"):
+        for mesh in meshes[1:]:
+            for name in ("entity", "relation", "loss"):
+                np.testing.assert_allclose(tables[f"{prefix}{mesh}/{name}"], tables[f"{prefix}1:1/{name}"], rtol=1e-5,
+                                           atol=1e-6, err_msg=f"{prefix}{mesh} {name}")
+    assert not np.allclose(tables["rotate/1:1/entity"], tables["1:1/entity"])
 
 
 def test_warm_starts_take_a_finished_runs_tables_and_refuse_another_model(tmp_path, capsys, monkeypatch):

@@ -161,7 +161,8 @@ class Triples:
         return self.scorer.init(key, num_entities, num_relations, dim)
 
     def layout(self, batch: TripleBatch) -> game.Layout:
-        weights = jnp.where(batch.mask, batch.weights, 0.0)[:, None] if self.subsampling else None
+        given = 1.0 if batch.weights is None else batch.weights
+        weights = jnp.where(batch.mask, given, 0.0)[:, None] if self.subsampling else None
         return game.Layout(pairs=batch.mask[:, None], slots=batch.mask[:, None], weights=weights)
 
     def candidates(self, batch: TripleBatch, negatives: jax.Array) -> jax.Array:
