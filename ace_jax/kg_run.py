@@ -120,11 +120,13 @@ def initial_state(setup: Setup) -> KgState:
     if config.init:
         params = warm_start(config.init, setup.graph, config.model, config.dim, "init")
     else:
-        params = family.init(k_init, *sizes, config.dim)
-        if config.init_range:
-            keys = jax.random.split(k_init, len(params))
-            params = {name: jax.random.uniform(key, value.shape, minval=-config.init_range, maxval=config.init_range)
-                      for key, (name, value) in zip(keys, params.items())}
+        if config.init_range:  # the model's tables' shapes, none of its init computed
+            shapes = jax.eval_shape(lambda: family.init(k_init, *sizes, config.dim))
+            keys = jax.random.split(k_init, len(shapes))
+            params = {name: jax.random.uniform(key, shape.shape, minval=-config.init_range, maxval=config.init_range)
+                      for key, (name, shape) in zip(keys, shapes.items())}
+        else:
+            params = family.init(k_init, *sizes, config.dim)
     if family.constrained:
         params = scorer_of(config).constrain(params)
     part, gen_params, gen_tx = generator_of(config), None, None
@@ -319,19 +321,9 @@ class KgJob:
         return {name: value[: self.template.game.params[name].shape[0]] for name, value in params.items()}
 
     def advance(self, state: KgState, step: int, steps: int):
-        game_state, metrics, done = state.game, None, 0
-        pieces = [(steps, False)]  # (steps, whether the rate drops before them)
-        if self.drop_step is not None and step <= self.drop_step < step + steps:
-            pieces = [(self.drop_step - step, False), (step + steps - self.drop_step, True)]
-        for n, drop in pieces:
-            if drop:
-                game_state = drop_learning_rate(game_state)
-            if n:
-                game_state, piece = run.advance_in_pieces(self.scan, game_state, step + done, n,
-                                                          (self.log_every, self.eval_every))
-                metrics = piece if metrics is None else jax.tree.map(
-                    lambda a, b, w=n / (done + n): a + (b - a) * w, metrics, piece)
-                done += n
+        cuts = {self.drop_step: drop_learning_rate} if self.drop_step is not None else None
+        game_state, metrics = run.advance_in_pieces(self.scan, state.game, step, steps,
+                                                    (self.log_every, self.eval_every), cuts)
         state, step = state.replace(game=game_state), step + steps
         if step % self.eval_every == 0 or step == self.total_steps:
             state = self.validate(state, step)

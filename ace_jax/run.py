@@ -58,18 +58,28 @@ def power_of_two_pieces(steps: int) -> list[int]:
     return [1 << b for b in reversed(range(steps.bit_length())) if steps >> b & 1]
 
 
-def advance_in_pieces(advance_scan, state, step: int, steps: int, regular: tuple[int, ...]):
+def advance_in_pieces(advance_scan, state, step: int, steps: int, regular: tuple[int, ...], cuts=None):
     """For a job that scans its steps: advance_scan(state, step, n) -> (state, metrics averaged over its n steps),
     run as one scan when `steps` is one of the job's `regular` advances (its log and evaluation intervals), else
-    over power-of-two pieces; returns the state and the metrics averaged over all `steps`.
+    over power-of-two pieces; returns the state and the metrics averaged over all `steps`. cuts {step: fn(state)
+    -> state}: the advance is split where a cut falls among its steps, fn applied before that step (a learning
+    rate's drop), each part run as above.
 
     The loop advances to the next log, evaluation or checkpoint step, so where those intervals do not divide each
     other the distances shift with every evaluation (1,471 steps an epoch against a log every 100: 71, 29, 42,
     58, ...). Each scan length is its own compiled program, kept for the process's life: one per distance
     compiled new ones at every evaluation, and a process training several runs ran out of memory maps (XLA's
     "Cannot allocate memory", then a crash). This way a job compiles at most len(regular) + log2 lengths."""
+    cuts = {at: fn for at, fn in (cuts or {}).items() if step <= at < step + steps}
+    bounds = sorted({step, step + steps, *cuts})
+    pieces = []  # (the cut applied before it or None, its steps)
+    for start, end in zip(bounds, bounds[1:]):
+        lengths = [end - start] if end - start in regular else power_of_two_pieces(end - start)
+        pieces += [(cuts.get(start) if i == 0 else None, n) for i, n in enumerate(lengths)]
     metrics, done = None, 0
-    for n in [steps] if steps in regular else power_of_two_pieces(steps):
+    for cut, n in pieces:
+        if cut is not None:
+            state = cut(state)
         state, piece = advance_scan(state, step + done, n)
         metrics = piece if metrics is None else jax.tree.map(
             lambda a, b, w=n / (done + n): a + (b - a) * w, metrics, piece)

@@ -284,3 +284,8 @@ def test_advances_run_in_power_of_two_scans_with_the_step_weighted_mean():
     calls.clear()
     assert run.advance_in_pieces(scan, 0.0, 100, 50, regular=(100, 50))[0] == sum(range(100, 150))
     assert calls == [(100, 50)]  # a regular advance: one scan
+    calls.clear()  # a cut at step 20 splits the advance there, its function applied between the two parts
+    state, metrics = run.advance_in_pieces(scan, 0.0, 10, 25, regular=(100, 50), cuts={20: lambda s: s * 10, 40: None})
+    assert calls == [(10, 8), (18, 2), (20, 8), (28, 4), (32, 2), (34, 1)]
+    assert state == sum(range(10, 20)) * 10 + sum(range(20, 35))
+    assert metrics["loss"] == pytest.approx(np.mean(np.arange(10, 35)))
