@@ -466,8 +466,8 @@ KG_TRAIN_FIELDS = ("data", "model", "norm", "dim", "sampler", "sides", "negative
                    "self_adv_temperature", "lam", "generator", "gen_tables", "gen_model", "gen_dim", "gen_lr",
                    "gen_temperature", "gen_beta", "candidates", "entropy_weight", "entropy_target", "reward",
                    "mask_known", "false_negative_penalty", "regulariser", "reg_weight", "average_negatives",
-                   "subsampling", "free_entities", "init_range", "optimizer", "lr", "lr_drop_epoch", "batch",
-                   "epochs", "eval_every", "patience", "eval_batch", "seed", "log_every", "init", "gen_init",
+                   "subsampling", "free_entities", "entity_norm", "init_range", "optimizer", "lr", "lr_drop_epoch",
+                   "batch", "epochs", "eval_every", "patience", "eval_batch", "seed", "log_every", "init", "gen_init",
                    "split_size")
 
 
@@ -580,6 +580,9 @@ def add_triple_train_flags(t, defaults, data_help: str, kg: bool = True) -> None
                             "batch (RotatE's code's)")
         t.add_argument("--free-entities", action="store_true",
                        help="TransE's and TransD's entities are not put back in the unit ball (RotatE's code's TransE)")
+        t.add_argument("--entity-norm", default=defaults.entity_norm, choices=list(kg_config.ENTITY_NORMS),
+                       help="TransE's entities after each step and at the start: norm at most 1 (ball), or exactly 1 "
+                            "(sphere, TransE's paper)")
         t.add_argument("--init-range", type=float, default=defaults.init_range, metavar="R",
                        help="every table starts uniform on [-R, R] (RotatE's code: (γ + 2) / dim; 0: the model's "
                             "own)")

@@ -27,6 +27,7 @@ SAMPLER_GENERATORS = {"kbgan": ("kbgan", "own"), "ace": ("pool", "discriminator"
                       "self-adv-pool": ("pool", "discriminator")}
 REGULARISERS = ("none", "l2", "n3")
 OPTIMIZERS = ("sgd", "adagrad", "adam")  # sparse_optim's row optimisers
+ENTITY_NORMS = ("ball", "sphere")  # TransE's entities: norm at most 1, or exactly 1 (its paper's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +58,8 @@ class KgRunConfig:
     over the batch (families.kg.subsampling_weights), entities not kept in the unit ball, every table uniform on
     ±(γ + 2)/d, and after half the steps the learning rate / 10 with a fresh Adam (its moments and bias
     correction started again; the discriminator's only).
+    entity_norm: TransE's entities kept at norm at most 1 (ball) or exactly 1 (sphere, TransE's paper): every row
+    put there at the start, and each row a step reads after the step.
     The valid split is ranked every `eval_every` epochs; after `patience` evaluations without a better valid
     MRR training stops (0: never), and the outputs are the best evaluation's parameters.
     """
@@ -94,6 +97,7 @@ class KgRunConfig:
     average_negatives: bool = False  # the negatives' terms averaged (RotatE's loss), not summed (word2vec's)
     subsampling: bool = False  # each triple weighted by 1 / √(#(h, r) + #(r, t) + 6), RotatE's code's
     free_entities: bool = False  # TransE's and TransD's entities not kept in the unit ball (RotatE's TransE)
+    entity_norm: str = "ball"  # TransE's entities at norm at most 1, or exactly 1 (sphere: TransE's paper)
     init_range: float = 0.0  # r > 0: every table starts uniform on [−r, r] (RotatE's code: (γ + 2) / d); 0: the model's
     optimizer: str = "adam"
     lr: float = 1e-3
@@ -161,6 +165,10 @@ class KgRunConfig:
              "{name} draws the starting tables: not with --init, which takes a finished run's"),
             (not self.free_entities or self.model in ("transe", "transd"), "free_entities", self.free_entities,
              "{name} frees TransE's and TransD's entities from the unit ball: it needs --model transe or transd"),
+            (self.entity_norm in ENTITY_NORMS, "entity_norm", self.entity_norm, one_of(ENTITY_NORMS)),
+            (self.entity_norm == "ball" or (self.model == "transe" and not self.free_entities), "entity_norm",
+             self.entity_norm, "{name} sphere keeps TransE's entities at norm 1: it needs --model transe, and not "
+             "--free-entities"),
             (not self.gen_init or (self.learns_generator and self.gen_tables == "own"), "gen_init", self.gen_init,
              "{name} starts the generator's own tables: it needs --sampler kbgan or ace and --gen-tables own"),
             (self.sampler != "self-adv-pool" or self.gen_tables == "discriminator", "gen_tables", self.gen_tables,

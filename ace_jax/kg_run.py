@@ -27,14 +27,14 @@ OPTIMIZERS = {"sgd": sparse_optim.sgd, "adagrad": sparse_optim.adagrad, "adam": 
 
 
 def scorer_of(config: KgRunConfig) -> KgScorer:
-    return _scorer(config.model, config.norm)
+    return _scorer(config.model, config.norm, config.entity_norm == "sphere")
 
 
 @functools.cache
-def _scorer(model: str, norm: int) -> KgScorer:
-    """One instance per model and norm: its bound `score_all` is the ranking's static argument, and bound methods
+def _scorer(model: str, norm: int, sphere: bool) -> KgScorer:
+    """One instance per setting: its bound `score_all` is the ranking's static argument, and bound methods
     compare their instance by identity, so a new instance made each evaluation compiled the ranking again."""
-    return KgScorer(model, norm)
+    return KgScorer(model, norm, sphere)
 
 
 def family_of(config: KgRunConfig) -> kg.Triples:

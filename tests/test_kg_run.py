@@ -81,8 +81,38 @@ def test_a_shrunk_run_through_the_cli_ranks_anyone_can_recompute_and_predict(tmp
     assert len(lines) == 3 and all(line.split()[1].startswith("e") for line in lines)
     scores = [float(line.split()[0]) for line in lines]
     assert scores == sorted(scores, reverse=True)
+    assert main(["kg", "eval", str(run_dir), "--split", "valid", "--json"]) == 0
+    valid = json.loads(capsys.readouterr().out)
+    assert valid["mrr"] == pytest.approx(brute_force_mrr(run_dir, data / "valid.txt", 1))
+    assert main(["kg", "predict", str(run_dir), "--tail", "e6", "--relation", "down", "--top", "3"]) == 0
+    printed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    every = dict(top_heads(run_dir, "e6", "down", 25, norm=1))  # every head, recomputed from the files
+    assert len(printed) == 3 and [float(score) for score, _ in printed] == pytest.approx(
+        [every[name] for _, name in printed], abs=1e-4)
+    assert [float(score) for score, _ in printed] == pytest.approx(sorted(every.values(), reverse=True)[:3], abs=1e-4)
     assert "--head: unknown entity 'nope'" in one_line_error(
         ["kg", "predict", str(run_dir), "--head", "nope", "--relation", "right"], tmp_path, capsys, monkeypatch)
+
+
+def top_heads(run_dir, tail, relation, top, norm):
+    """The most likely heads of (?, relation, tail) by TransE's score from the run folder's files alone."""
+    entities = [line.split("\t")[1] for line in (run_dir / "entities.tsv").read_text().splitlines()]
+    relations = [line.split("\t")[1] for line in (run_dir / "relations.tsv").read_text().splitlines()]
+    E, R = np.load(run_dir / "entity_embeddings.npy"), np.load(run_dir / "relation_embeddings.npy")
+    scores = -np.linalg.norm(E + R[relations.index(relation)] - E[entities.index(tail)], ord=norm, axis=1)
+    return [(entities[e], scores[e]) for e in np.argsort(-scores, kind="stable")[:top]]
+
+
+def test_transes_paper_norm_and_the_l2_distance_rank_as_the_files_say(tmp_path, capsys):
+    data = write_grid(tmp_path / "grid")
+    run_dir = tmp_path / "run"
+    assert main(["kg", "train", "--data", str(data), "--out", str(run_dir), "--epochs", "10", *FLAGS,
+                 "--norm", "2", "--entity-norm", "sphere"]) == 0
+    entity = np.load(run_dir / "entity_embeddings.npy")
+    np.testing.assert_allclose(np.linalg.norm(entity, axis=1), 1.0, rtol=1e-5)  # every row, read or not
+    capsys.readouterr()
+    assert main(["kg", "eval", str(run_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mrr"] == pytest.approx(brute_force_mrr(run_dir, data / "test.txt", 2))
 
 
 def test_resume_gives_the_unbroken_run(tmp_path):
@@ -183,7 +213,8 @@ def test_free_entities_and_an_init_range_start_every_table_uniform_and_unproject
 
 @pytest.mark.parametrize("case", ["bad-line", "bad-flag", "mask-without-draws", "pool-on-own-tables",
                                   "relation-beta-not-learned", "penalty-without-learning", "free-distmult",
-                                  "init-range-rotate", "init-range-warm-start", "drop-past-the-end", "no-run"])
+                                  "init-range-rotate", "init-range-warm-start", "drop-past-the-end", "sphere-transd",
+                                  "sphere-free", "no-run"])
 def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     data = write_grid(tmp_path / "grid")
     if case == "bad-line":
@@ -221,6 +252,10 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch, case):
     elif case == "drop-past-the-end":
         args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--epochs", "10", "--lr-drop-epoch", "10"]
         expected = "--lr-drop-epoch must lie in [0, --epochs 10)"
+    elif case in ("sphere-transd", "sphere-free"):
+        more = ["--model", "transd"] if case == "sphere-transd" else ["--free-entities"]
+        args = ["kg", "train", "--data", str(data), "--out", "out", *FLAGS, "--entity-norm", "sphere", *more]
+        expected = "--entity-norm sphere keeps TransE's entities at norm 1"
     else:
         args = ["kg", "eval", str(tmp_path / "nothing")]
         expected = "error"

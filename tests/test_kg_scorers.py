@@ -126,8 +126,17 @@ def test_init_tables_and_the_unit_norm_constraint():
     assert KgScorer("distmult").constrain(grown) is grown
 
 
+def test_transes_paper_norm_puts_every_entity_row_on_the_unit_sphere():
+    scorer = KgScorer("transe", 1, sphere=True)
+    rows = jnp.array([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0]])
+    np.testing.assert_allclose(scorer.project(rows), [[0.6, 0.8], [0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(KgScorer("transe").project(rows), [[0.6, 0.8], [0.3, 0.4], [0.0, 0.0]], rtol=1e-6)
+
+
 def test_a_bad_model_or_norm_is_one_setting_error():
     with pytest.raises(SettingError, match="model must be one of"):
         KgScorer("transx")
     with pytest.raises(SettingError, match="norm must be 1 or 2"):
         KgScorer("transe", 3)
+    with pytest.raises(SettingError, match="sphere keeps TransE's entities at norm 1"):
+        KgScorer("transd", 1, sphere=True)

@@ -28,14 +28,18 @@ from ace_jax.kg_config import TABLES
 
 @dataclasses.dataclass(frozen=True)
 class KgScorer:
-    """model: one of MODELS; norm: the distance's p (1 or 2) for TransE and TransD."""
+    """model: one of MODELS; norm: the distance's p (1 or 2) for TransE and TransD; sphere: TransE's entities kept
+    at norm exactly 1, as its paper (Bordes et al. 2013, Algorithm 1), not at most 1."""
 
     model: str = "transe"
     norm: int = 1
+    sphere: bool = False
 
     def __post_init__(self):
         check([(self.model in TABLES, "model", self.model, one_of(TABLES)),
-               (self.norm in (1, 2), "norm", self.norm, "{name} must be 1 or 2, not {value}")])
+               (self.norm in (1, 2), "norm", self.norm, "{name} must be 1 or 2, not {value}"),
+               (not self.sphere or self.model == "transe", "sphere", self.sphere,
+                "{name} keeps TransE's entities at norm 1: it needs model transe")])
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -43,14 +47,16 @@ class KgScorer:
 
     @property
     def constrained(self) -> bool:
-        """Whether entity rows are kept in a set: TransE's and TransD's norm at most 1, as their papers keep them;
-        order embeddings' non-negative orthant."""
+        """Whether entity rows are kept in a set: TransE's and TransD's norm at most 1, as TransD's paper keeps
+        them (TransE's exactly 1 with sphere); order embeddings' non-negative orthant."""
         return self.model in ("transe", "transd", "order")
 
     def project(self, entity_rows: jax.Array) -> jax.Array:
         """Entity rows put back in the model's set (`constrained`)."""
         if self.model == "order":
             return jnp.maximum(entity_rows, 0.0)
+        if self.sphere:
+            return normalise(entity_rows)
         return clip_norm(entity_rows) if self.constrained else entity_rows
 
     def init(self, key: jax.Array, num_entities: int, num_relations: int, dim: int) -> dict:
