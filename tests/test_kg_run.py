@@ -131,6 +131,31 @@ def test_resume_gives_the_unbroken_run(tmp_path):
     assert resumed["test"] == whole["test"] and resumed["best_step"] == whole["best_step"]
 
 
+def test_an_ace_run_resumed_or_extended_from_the_command_line_is_the_unbroken_run(tmp_path):
+    """The generator's tables, its optimiser and its reward baseline travel in the checkpoint (its rate high
+    enough that each changes the draws: the baseline shifted by 5 after the load fails this test): an ACE run stopped
+    at step 7 and resumed by `kg train --out DIR --resume` (the saved settings, no other flag), and a finished
+    2-epoch run extended by `--resume --epochs 4`, end with the tables of the unbroken 4-epoch run."""
+    data = write_grid(tmp_path / "grid")
+    flags = [*FLAGS, "--sampler", "ace", "--candidates", "8", "--eval-every", "2", "--lr", "0.1", "--gen-lr", "0.1"]
+    assert main(["kg", "train", "--data", str(data), "--out", str(tmp_path / "whole"), "--epochs", "4", *flags]) == 0
+    # Its last evaluation is its best: the tables compared below are those trained after the break.
+    assert json.loads((tmp_path / "whole" / "metrics.json").read_text())["best_epoch"] == 4
+    config = KgRunConfig(data=str(data), dim=8, batch=8, negatives=4, lr=0.1, margin=1.0, epochs=4, eval_every=2,
+                         sampler="ace", candidates=8, gen_lr=0.1)
+    assert kg_run.train_kg(config, tmp_path / "stopped", progress=False, stop_at_step=7) == {}
+    assert main(["kg", "train", "--out", str(tmp_path / "stopped"), "--resume", "--quiet"]) == 0
+    assert main(["kg", "train", "--data", str(data), "--out", str(tmp_path / "extended"), "--epochs", "2",
+                 *flags]) == 0
+    assert main(["kg", "train", "--out", str(tmp_path / "extended"), "--resume", "--epochs", "4", "--quiet"]) == 0
+    for folder in ("stopped", "extended"):
+        assert json.loads((tmp_path / folder / "config.json").read_text()) == json.loads(
+            (tmp_path / "whole" / "config.json").read_text())
+        for name in ("entity_embeddings.npy", "relation_embeddings.npy"):
+            np.testing.assert_array_equal(np.load(tmp_path / folder / name), np.load(tmp_path / "whole" / name),
+                                          err_msg=f"{folder}/{name}")
+
+
 def test_patience_stops_when_the_valid_mrr_stops_improving(tmp_path):
     # A learning rate too small to move any rank: every evaluation after the first is no better.
     data = write_grid(tmp_path / "grid")
