@@ -76,6 +76,8 @@ def test_openke_files_are_head_tail_relation(tmp_path):
     ("no-train", "no training triples"),
     ("openke-count", "train2id.txt:1: says 3 lines, has 2"),
     ("openke-id", "train2id.txt:3: ids 0 9 0 are not"),
+    ("openke-name-id", "entity2id.txt:3: expected name<TAB>id, got id 'x'"),
+    ("not-utf8", "train.txt:2: not UTF-8"),
     ("no-such", "no such graph"),
 ])
 def test_bad_input_names_the_file_and_line(tmp_path, case, message):
@@ -89,7 +91,7 @@ def test_bad_input_names_the_file_and_line(tmp_path, case, message):
     if case.startswith("openke"):
         folder = tmp_path / "g"
         folder.mkdir()
-        (folder / "entity2id.txt").write_text("2\na\t0\nb\t1\n")
+        (folder / "entity2id.txt").write_text("2\na\t0\nb\tx\n" if case == "openke-name-id" else "2\na\t0\nb\t1\n")
         (folder / "relation2id.txt").write_text("1\nr\t0\n")
         (folder / "train2id.txt").write_text("3\n0 1 0\n0 9 0\n" if case == "openke-count" else "2\n0 1 0\n0 9 0\n")
         for split in ("valid", "test"):
@@ -100,8 +102,33 @@ def test_bad_input_names_the_file_and_line(tmp_path, case, message):
         folder = write_folder(tmp_path / "g", splits)
         if case == "missing":
             (folder / "valid.txt").unlink()
+        elif case == "not-utf8":
+            (folder / "train.txt").write_bytes(b"a\tlikes\tb\nb\tlikes\t\xff\n")
     with pytest.raises(AceJaxError, match=message):
         load_kg(folder)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no-split", "WN18RR.tar.gz: has no valid.txt"),
+    ("line", "WN18RR.tar.gz:test.txt:1: expected head<TAB>relation<TAB>tail"),
+    ("unreadable", "WN18RR.tar.gz: not a readable tar.gz"),
+])
+def test_a_bad_archive_names_the_archive_and_member(tmp_path, monkeypatch, case, message):
+    archive = tmp_path / "data" / "kg" / "WN18RR.tar.gz"
+    archive.parent.mkdir(parents=True)
+    if case == "unreadable":
+        archive.write_bytes(b"not gzip")
+    else:
+        with tarfile.open(archive, "w:gz") as tar:
+            for split, text in {**SPLITS, "test": "a\tlikes\n"}.items():
+                if case == "no-split" and split == "valid":
+                    continue
+                info = tarfile.TarInfo(f"{split}.txt")
+                info.size = len(text.encode())
+                tar.addfile(info, io.BytesIO(text.encode()))
+    monkeypatch.setenv("ACE_JAX_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(AceJaxError, match=message):
+        load_kg("wn18rr")
 
 
 @pytest.mark.skipif(not os.environ.get("ACE_JAX_DATA_DIR"), reason="needs the staged datasets")

@@ -92,6 +92,9 @@ def test_a_shrunk_run_through_the_cli_ranks_anyone_can_recompute_and_predict(tmp
     assert [float(score) for score, _ in printed] == pytest.approx(sorted(every.values(), reverse=True)[:3], abs=1e-4)
     assert "--head: unknown entity 'nope'" in one_line_error(
         ["kg", "predict", str(run_dir), "--head", "nope", "--relation", "right"], tmp_path, capsys, monkeypatch)
+    (run_dir / "relations.tsv").write_text("0\tdown\nright\n")  # a hand-edited folder: line 2 has no id
+    assert "relations.tsv:2: expected id<TAB>name" in one_line_error(
+        ["kg", "predict", str(run_dir), "--head", "e0", "--relation", "right"], tmp_path, capsys, monkeypatch)
 
 
 def head_scores(run_dir, tail, relation, norm):
