@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ace_jax import kg_config, kg_run, methods, run, stats
+from ace_jax.data.triples import load_kg
 from ace_jax.errors import AceJaxError
 
 COLUMNS = ("mrr", "mr", "hits@1", "hits@3", "hits@10")
@@ -136,6 +137,7 @@ def figure(args, results_by_data: dict, path: Path) -> None:
     colours = plt.cm.tab20.colors if many else plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (data, results) in zip(axes[0], results_by_data.items()):
         ax.set_prop_cycle(color=colours)
+        labels = short_labels(list(results))
         for variant, runs in results.items():
             curves = [r["curve"] for r in runs if r["curve"]]
             if not curves:
@@ -143,11 +145,22 @@ def figure(args, results_by_data: dict, path: Path) -> None:
             length = min(len(c) for c in curves)
             epochs = [c[0] for c in curves[0][:length]]
             mrr = np.array([[point[1] for point in c[:length]] for c in curves])
-            ax.plot(epochs, mrr.mean(0), marker="o", ms=3, label=variant)
+            ax.plot(epochs, mrr.mean(0), marker="o", ms=3, label=labels[variant])
         ax.set(title=data, xlabel="epoch (positives seen / training triples)", ylabel="valid MRR (filtered)")
+        per_epoch = len(load_kg(data, download=False).train) / 1e6  # every sampler sees each triple once an epoch
+        top = ax.secondary_xaxis("top", functions=(lambda e, k=per_epoch: e * k, lambda m, k=per_epoch: m / k))
+        top.set_xlabel("positives seen (millions)")
         ax.legend(fontsize=7, **({"loc": "center left", "bbox_to_anchor": (1.02, 0.5)} if many else {}))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def short_labels(variants: list[str]) -> dict[str, str]:
+    """Each variant's label in a figure without the settings every variant shares (the table gives them)."""
+    parts = {v: v.partition(":")[2].split(";") if ":" in v else [] for v in variants}
+    shared = set.intersection(*(set(p) for p in parts.values())) if len(variants) > 1 else set()
+    return {v: ":".join([v.partition(":")[0], ";".join(p for p in parts[v] if p not in shared)]).rstrip(":")
+            for v in variants}
 
 
 def settings(args) -> str:
