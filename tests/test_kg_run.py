@@ -394,6 +394,23 @@ def test_four_devices_and_row_shards_give_the_one_device_tables(tmp_path):
     assert not np.allclose(tables["rotate/1:1/entity"], tables["1:1/entity"])
 
 
+def test_a_pretrained_complex_generator_starts_from_all_four_tables(tmp_path):
+    """KBGAN's pretraining with its ComplEx generator: --gen-init takes the real and imaginary tables of a finished
+    ComplEx run, and a run started from them trains."""
+    data = write_grid(tmp_path / "grid")
+    pretrained = tmp_path / "complex"
+    kg_run.train_kg(KgRunConfig(data=str(data), model="complex", dim=4, batch=8, epochs=2, eval_every=2),
+                    pretrained, progress=False)
+    config = KgRunConfig(data=str(data), dim=8, batch=8, negatives=4, margin=1.0, epochs=2, eval_every=2,
+                         sampler="kbgan", gen_model="complex", gen_dim=4, gen_init=str(pretrained))
+    state = kg_run.initial_state(kg_run.build(config)).game
+    assert sorted(state.gen_params) == ["entity", "entity_im", "relation", "relation_im"]
+    for name, table in state.gen_params.items():
+        np.testing.assert_array_equal(table, np.load(pretrained / f"{name}_embeddings.npy"), err_msg=name)
+    final = kg_run.train_kg(config, tmp_path / "run", progress=False)
+    assert final["best_epoch"] == 2 and 0 < final["test"]["mrr"] <= 1
+
+
 def test_warm_starts_take_a_finished_runs_tables_and_refuse_another_model(tmp_path, capsys, monkeypatch):
     data = write_grid(tmp_path / "grid")
     pretrained = tmp_path / "distmult"
