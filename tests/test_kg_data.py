@@ -24,6 +24,15 @@ def write_folder(folder, splits=SPLITS):
     return folder
 
 
+def write_archive(archive, splits=SPLITS):
+    archive.parent.mkdir(parents=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        for split, text in splits.items():
+            info = tarfile.TarInfo(f"{split}.txt")
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+
+
 def test_a_folder_of_tsv_files_gets_ids_by_sorted_name(tmp_path):
     graph = load_kg(write_folder(tmp_path / "g"))
     assert graph.entities == ("a", "b", "c", "d") and graph.relations == ("knows", "likes")
@@ -41,13 +50,7 @@ def test_an_unseen_relation_is_counted_too(tmp_path):
 
 
 def test_the_conve_archive_reads_like_the_folder(tmp_path, monkeypatch):
-    archive = tmp_path / "data" / "kg" / "FB15k-237.tar.gz"
-    archive.parent.mkdir(parents=True)
-    with tarfile.open(archive, "w:gz") as tar:
-        for split, text in SPLITS.items():
-            info = tarfile.TarInfo(f"{split}.txt")
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
+    write_archive(tmp_path / "data" / "kg" / "FB15k-237.tar.gz")
     monkeypatch.setenv("ACE_JAX_DATA_DIR", str(tmp_path / "data"))
     graph, folder = load_kg("fb15k-237"), load_kg(write_folder(tmp_path / "g"))
     assert graph.entities == folder.entities
@@ -115,17 +118,14 @@ def test_bad_input_names_the_file_and_line(tmp_path, case, message):
 ])
 def test_a_bad_archive_names_the_archive_and_member(tmp_path, monkeypatch, case, message):
     archive = tmp_path / "data" / "kg" / "WN18RR.tar.gz"
-    archive.parent.mkdir(parents=True)
     if case == "unreadable":
+        archive.parent.mkdir(parents=True)
         archive.write_bytes(b"not gzip")
     else:
-        with tarfile.open(archive, "w:gz") as tar:
-            for split, text in {**SPLITS, "test": "a\tlikes\n"}.items():
-                if case == "no-split" and split == "valid":
-                    continue
-                info = tarfile.TarInfo(f"{split}.txt")
-                info.size = len(text.encode())
-                tar.addfile(info, io.BytesIO(text.encode()))
+        splits = {**SPLITS, "test": "a\tlikes\n"}
+        if case == "no-split":
+            del splits["valid"]
+        write_archive(archive, splits)
     monkeypatch.setenv("ACE_JAX_DATA_DIR", str(tmp_path / "data"))
     with pytest.raises(AceJaxError, match=message):
         load_kg("wn18rr")

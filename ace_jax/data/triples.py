@@ -54,7 +54,8 @@ class KnowledgeGraph:
 
 
 def load_kg(name_or_path: str | os.PathLike, *, download: bool = True) -> KnowledgeGraph:
-    """A named graph (fb15k-237, wn18rr, wn18; through the registry, checksummed), or a folder holding train.txt,
+    """A named graph (fb15k-237, wn18rr, wn18; found through the registry, whose checksums are checked on
+    download and by tests/test_data.py on the staged copies, not on every load), or a folder holding train.txt,
     valid.txt and test.txt of head<TAB>relation<TAB>tail lines (UTF-8, LF or CRLF, blank lines skipped), or
     OpenKE's files (train2id.txt ..., as wn18). A malformed line raises AceJaxError as "FILE:LINE: what is
     wrong"."""
